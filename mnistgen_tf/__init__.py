@@ -1,0 +1,16 @@
+"""mnistgen_tf: reproduction kit for generative models of handwritten digits.
+
+Importing the package registers every custom layer and model with Keras, so
+saved generators reload with plain ``keras.models.load_model(path)``.
+"""
+
+import os
+
+# TensorFlow's start-up chatter (oneDNN, CUDA probing) hides the kit's output.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from mnistgen_tf.errors import MnistgenError  # noqa: E402
+from mnistgen_tf.models import draw  # noqa: E402,F401  (registers the DRAW classes)
+
+__all__ = ["MnistgenError"]
+__version__ = "0.1.0"

@@ -1,0 +1,137 @@
+"""The `mnistgen` command line: train and sample generators."""
+
+import argparse
+import os
+import sys
+
+from mnistgen_tf.errors import MnistgenError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump) and exit status 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _digit(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"digit must be an integer 0-9, got {text!r}") from None
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"digit {value} is outside 0-9")
+    return value
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_train_draw(sub):
+    p = sub.add_parser("draw", help="DRAW (recurrent VAE) or conditional DRAW",
+                       description="Train DRAW without attention, as in the thesis. Writes DIR/generator.keras, "
+                                   "DIR/history.csv, DIR/config.json and checkpoints for --resume.")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    p.add_argument("--dataset", choices=("mnist", "fashion_mnist", "cifar10"), default="mnist")
+    p.add_argument("--conditional", action="store_true", help="condition encoder and decoder on the digit label")
+    p.add_argument("--timesteps", type=_positive, default=16, metavar="T", help="drawing steps (default 16)")
+    p.add_argument("--z-dim", type=_positive, default=16, metavar="Z", help="latent variables per step (default 16)")
+    p.add_argument("--units", type=_positive, default=256, metavar="H", help="LSTM state size (default 256)")
+    p.add_argument("--per-step-weights", action="store_true", help="one LSTM per step instead of one shared")
+    p.add_argument("--reconstruction", choices=("bce", "mse"), default="bce")
+    p.add_argument("--loss-scaling", choices=("thesis", "elbo"), default="thesis",
+                   help="thesis: mean-over-pixels reconstruction + KL/T; elbo: the bound in nats")
+    p.add_argument("--binarize", action="store_true", help="threshold pixels at 0.5")
+    p.add_argument("--epochs", type=_positive, default=10)
+    p.add_argument("--batch-size", type=_positive, default=100)
+    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--subset", type=_positive, metavar="N", help="train on the first N training images only")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
+    p.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
+    p.set_defaults(run=_train_draw)
+
+
+def _train_draw(args):
+    from mnistgen_tf.train import train_draw
+
+    train_draw(args.out, resume=args.resume, tensorboard=args.tensorboard,
+               dataset=args.dataset, conditional=args.conditional, timesteps=args.timesteps,
+               z_dim=args.z_dim, units=args.units, shared_weights=not args.per_step_weights,
+               reconstruction=args.reconstruction, loss_scaling=args.loss_scaling,
+               binarize=args.binarize, epochs=args.epochs, batch_size=args.batch_size,
+               learning_rate=args.learning_rate, subset=args.subset, seed=args.seed)
+    print(f"wrote {os.path.join(args.out, 'generator.keras')}")
+
+
+def _check_output(path):
+    if not path.endswith((".png", ".npy")):
+        raise MnistgenError(f"--out must end in .png or .npy, got {path}")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise MnistgenError(f"cannot write {path}: folder {folder} is missing or not writable")
+
+
+def _sample(args):
+    import numpy as np
+
+    from mnistgen_tf.figures import save_grid_png
+    from mnistgen_tf.sampling import load_generator, sample
+
+    _check_output(args.out)
+    generator = load_generator(args.generator)
+    images = sample(generator, args.n, args.digit, args.seed)
+    tmp = args.out[:-4] + ".tmp" + args.out[-4:]
+    try:
+        if args.out.endswith(".npy"):
+            np.save(tmp, images)
+        else:
+            save_grid_png(images, tmp, ncols=10 if args.n >= 10 else None)
+        os.replace(tmp, args.out)
+    except OSError as e:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+        raise MnistgenError(f"cannot write {args.out}: {e.strerror}") from None
+    print(f"wrote {args.out} ({args.n} images)")
+
+
+def build_parser():
+    parser = _Parser(prog="mnistgen", description="Train, sample and evaluate generative models of digits.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    train = commands.add_parser("train", help="train a model", description="Train a model into a run folder.")
+    _add_train_draw(train.add_subparsers(dest="model", required=True, parser_class=_Parser))
+
+    p = commands.add_parser("sample", help="draw images from a saved generator",
+                            description="Draw N images from GENERATOR (.keras) into a PNG grid or a .npy array. "
+                                        "Conditional generators take --digit; without it they cycle 0-9.")
+    p.add_argument("generator", metavar="GENERATOR", help="a saved generator, e.g. RUN/generator.keras")
+    p.add_argument("-n", type=_positive, default=100, help="number of images (default 100)")
+    p.add_argument("--digit", type=_digit, help="digit 0-9 for a conditional generator")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array n×H×W×C)")
+    p.set_defaults(run=_sample)
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        import mnistgen_tf  # noqa: F401  (quiet TensorFlow, register layers)
+
+        args.run(args)
+    except MnistgenError as e:
+        print(f"mnistgen: error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

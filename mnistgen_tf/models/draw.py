@@ -1,0 +1,256 @@
+"""DRAW without attention, and its conditional variant, as in the thesis.
+
+At each of T steps the encoder LSTM reads ``[x, x - sigmoid(c), h_dec]``
+(plus the one-hot label when conditional), a Dense pair gives the posterior
+mean and log-variance of ``z_t``, a sample of ``z_t`` goes through a Dense
+layer into the decoder LSTM (with the label when conditional), and a Dense
+"write" of the decoder state is added to the canvas ``c``.  The image is
+``sigmoid(c_T)``.
+
+`Draw` is the trainer (a `keras.Model` with its own `train_step`);
+`build_generator(draw)` wraps its `DrawWriter` -- the decoder half, shared,
+not copied -- into a Functional model from noise ``z`` (and digit labels)
+to images.  Both save to ``.keras`` and reload with plain
+`keras.models.load_model` once `mnistgen_tf` is imported.
+"""
+
+import math
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+NUM_CLASSES = 10
+RECONSTRUCTIONS = ("bce", "mse")
+LOSS_SCALINGS = ("thesis", "elbo")
+
+
+def _one_hot(labels):
+    return ops.one_hot(ops.cast(labels, "int32"), NUM_CLASSES)
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class DrawWriter(layers.Layer):
+    """The decoder half of DRAW: latent codes (and labels) -> canvas.
+
+    Call it on ``z`` of shape (n, T, z_dim) (and integer ``labels`` of shape
+    (n,) when conditional) to run all T steps from an empty canvas and get
+    images in [0, 1].  `Draw` drives it one step at a time through `step`.
+    """
+
+    def __init__(self, timesteps, z_dim, units, image_shape=(28, 28, 1),
+                 shared_weights=True, conditional=False, **kwargs):
+        super().__init__(**kwargs)
+        self.timesteps = timesteps
+        self.z_dim = z_dim
+        self.units = units
+        self.image_shape = tuple(image_shape)
+        self.shared_weights = shared_weights
+        self.conditional = conditional
+        self.pixels = math.prod(self.image_shape)
+        steps = range(timesteps)
+        # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step;
+        # the Dense layers around it are always per step, as in the thesis.
+        self.cells = [layers.LSTMCell(units, name=f"decoder_lstm_{t}")
+                      for t in (range(1) if shared_weights else steps)]
+        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}") for t in steps]
+        self.write_dense = [layers.Dense(self.pixels, name=f"write_{t}") for t in steps]
+
+    def build(self, z_shape=None, labels_shape=None):
+        for cell in self.cells:
+            cell.build((None, self.z_dim + NUM_CLASSES * self.conditional))
+        for dense in self.latent_dense:
+            dense.build((None, self.z_dim))
+        for dense in self.write_dense:
+            dense.build((None, self.units))
+        self.built = True
+
+    def initial_state(self, batch_size):
+        """Decoder (h, c) and canvas logits, all zero."""
+        zeros = ops.zeros((batch_size, self.units))
+        return zeros, zeros, ops.zeros((batch_size, self.pixels))
+
+    def step(self, t, z_t, one_hot, state):
+        """One decoder step: returns the new (h, c, canvas)."""
+        h, c, canvas = state
+        inputs = self.latent_dense[t](z_t)
+        if self.conditional:
+            inputs = ops.concatenate([inputs, one_hot], axis=-1)
+        cell = self.cells[0 if self.shared_weights else t]
+        h, (h, c) = cell(inputs, [h, c])
+        return h, c, canvas + self.write_dense[t](h)
+
+    def call(self, z, labels=None):
+        one_hot = _one_hot(labels) if self.conditional else None
+        state = self.initial_state(ops.shape(z)[0])
+        for t in range(self.timesteps):
+            state = self.step(t, z[:, t], one_hot, state)
+        return ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape))
+
+    def compute_output_shape(self, z_shape, labels_shape=None):
+        return (z_shape[0], *self.image_shape)
+
+    def get_config(self):
+        return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
+                "units": self.units, "image_shape": self.image_shape,
+                "shared_weights": self.shared_weights, "conditional": self.conditional}
+
+
+def kl_divergence(mu, log_var):
+    """KL(N(mu, exp(log_var)) || N(0, I)) summed over the last axis."""
+    return 0.5 * ops.sum(ops.square(mu) + ops.exp(log_var) - log_var - 1.0, axis=-1)
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class Draw(keras.Model):
+    """The DRAW variational autoencoder (the trainer).
+
+    Inputs are batches ``{"image": (n, H, W, C) floats in [0, 1],
+    "label": (n,) ints}``; the label is read only when ``conditional``.  An
+    optional ``"noise"`` (n, T, z_dim) replaces the standard normal draws of
+    the reparameterisation (zeros give posterior-mean reconstructions).
+    Calling the model returns a dict with the final canvas ``logits``
+    (n, H*W*C), every step's ``canvases`` after the sigmoid (n, T, H*W*C),
+    and the posterior ``mu``, ``log_var`` and sample ``z`` of every step
+    (n, T, z_dim).
+
+    ``loss_scaling="thesis"`` trains on the thesis's loss: reconstruction
+    averaged over pixels plus the KL summed over steps and latent units and
+    divided by T.  ``"elbo"`` sums the reconstruction over pixels and the KL
+    over steps, giving the negative evidence lower bound in nats.
+    """
+
+    def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
+                 reconstruction="bce", conditional=False, loss_scaling="thesis",
+                 image_shape=(28, 28, 1), seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if reconstruction not in RECONSTRUCTIONS:
+            raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
+        if loss_scaling not in LOSS_SCALINGS:
+            raise ValueError(f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}")
+        self.timesteps = timesteps
+        self.z_dim = z_dim
+        self.units = units
+        self.shared_weights = shared_weights
+        self.reconstruction = reconstruction
+        self.conditional = conditional
+        self.loss_scaling = loss_scaling
+        self.image_shape = tuple(image_shape)
+        self.seed = seed
+        self.writer = DrawWriter(timesteps, z_dim, units, self.image_shape,
+                                 shared_weights, conditional, name="writer")
+        steps = range(timesteps)
+        self.encoder_cells = [layers.LSTMCell(units, name=f"encoder_lstm_{t}")
+                              for t in (range(1) if shared_weights else steps)]
+        self.mu_dense = [layers.Dense(z_dim, name=f"z_mean_{t}") for t in steps]
+        self.log_var_dense = [layers.Dense(z_dim, name=f"z_log_var_{t}") for t in steps]
+        self.noise = keras.random.SeedGenerator(seed)
+        self.trackers = {name: keras.metrics.Mean(name=name)
+                         for name in ("loss", "reconstruction", "kl")}
+
+    def build(self, input_shape=None):
+        pixels = self.writer.pixels
+        for cell in self.encoder_cells:
+            cell.build((None, 2 * pixels + self.units + NUM_CLASSES * self.conditional))
+        for dense in self.mu_dense + self.log_var_dense:
+            dense.build((None, self.units))
+        self.writer.build()
+        self.built = True
+
+    def call(self, inputs, training=False):
+        x = ops.reshape(inputs["image"], (-1, self.writer.pixels))
+        one_hot = _one_hot(inputs["label"]) if self.conditional else None
+        noise = inputs.get("noise")
+        batch = ops.shape(x)[0]
+        h_dec, c_dec, canvas = self.writer.initial_state(batch)
+        h_enc, c_enc = h_dec, c_dec
+        mus, log_vars, zs, canvases = [], [], [], []
+        for t in range(self.timesteps):
+            x_hat = x - ops.sigmoid(canvas)
+            enc_in = [x, x_hat, h_dec] + ([one_hot] if self.conditional else [])
+            cell = self.encoder_cells[0 if self.shared_weights else t]
+            h_enc, (h_enc, c_enc) = cell(ops.concatenate(enc_in, axis=-1), [h_enc, c_enc])
+            mu, log_var = self.mu_dense[t](h_enc), self.log_var_dense[t](h_enc)
+            if noise is None:
+                eps = keras.random.normal((batch, self.z_dim), seed=self.noise)
+            else:
+                eps = noise[:, t]
+            z = mu + ops.exp(0.5 * log_var) * eps
+            h_dec, c_dec, canvas = self.writer.step(t, z, one_hot, (h_dec, c_dec, canvas))
+            mus.append(mu)
+            zs.append(z)
+            log_vars.append(log_var)
+            canvases.append(ops.sigmoid(canvas))
+        return {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
+                "mu": ops.stack(mus, axis=1), "log_var": ops.stack(log_vars, axis=1),
+                "z": ops.stack(zs, axis=1)}
+
+    def loss_terms(self, images, outputs):
+        """Per-image reconstruction and KL terms under this model's scaling."""
+        x = ops.reshape(images, (-1, self.writer.pixels))
+        if self.reconstruction == "bce":
+            per_pixel = ops.binary_crossentropy(x, outputs["logits"], from_logits=True)
+        else:
+            per_pixel = ops.square(x - ops.sigmoid(outputs["logits"]))
+        kl = ops.sum(kl_divergence(outputs["mu"], outputs["log_var"]), axis=-1)
+        if self.loss_scaling == "thesis":
+            return ops.mean(per_pixel, axis=-1), kl / self.timesteps
+        return ops.sum(per_pixel, axis=-1), kl
+
+    def _step(self, data, training):
+        outputs = self(data, training=training)
+        reconstruction, kl = self.loss_terms(data["image"], outputs)
+        loss = ops.mean(reconstruction + kl)
+        return loss, reconstruction, kl
+
+    def _report(self, loss, reconstruction, kl):
+        self.trackers["loss"].update_state(loss)
+        self.trackers["reconstruction"].update_state(reconstruction)
+        self.trackers["kl"].update_state(kl)
+        return {name: m.result() for name, m in self.trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            loss, reconstruction, kl = self._step(data, training=True)
+        grads = tape.gradient(loss, self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._report(loss, reconstruction, kl)
+
+    def test_step(self, data):
+        return self._report(*self._step(data, training=False))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
+                "units": self.units, "shared_weights": self.shared_weights,
+                "reconstruction": self.reconstruction, "conditional": self.conditional,
+                "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
+                "seed": self.seed}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_draw(timesteps=16, z_dim=16, units=256, **options):
+    """A built, uncompiled `Draw` trainer (see `Draw` for the options)."""
+    draw = Draw(timesteps=timesteps, z_dim=z_dim, units=units, **options)
+    draw.build()
+    return draw
+
+
+def build_generator(draw):
+    """Functional generator sharing `draw`'s decoder weights.
+
+    Inputs, as a dict: ``z`` of shape (n, T, z_dim), standard normal noise, and, when
+    the model is conditional, ``label`` (n,) integer digits.  Output: images
+    (n, H, W, C) in [0, 1].
+    """
+    inputs = {"z": keras.Input((draw.timesteps, draw.z_dim), name="z")}
+    if draw.conditional:
+        inputs["label"] = keras.Input((), dtype="int32", name="label")
+    images = draw.writer(inputs["z"], inputs.get("label"))
+    return keras.Model(inputs, images, name="draw_generator")

@@ -1,0 +1,64 @@
+"""Loading saved generators and drawing images from them.
+
+A generator is a Functional model whose inputs are named ``z`` (standard
+normal noise, any shape after the batch axis) and/or ``label`` (integer
+digits 0-9).  DRAW generators take ``z`` (and ``label`` when conditional);
+label -> image decoders take ``label`` alone.
+"""
+
+import os
+
+import keras
+import numpy as np
+
+from mnistgen_tf.errors import MnistgenError
+
+INPUT_NAMES = ("z", "label")
+
+
+def load_generator(path):
+    """`keras.models.load_model` with one-line errors for the usual mistakes."""
+    if not os.path.isfile(path):
+        raise MnistgenError(f"no model file {path}")
+    if not path.endswith(".keras"):
+        raise MnistgenError(f"{path} is not a .keras model file")
+    try:
+        model = keras.models.load_model(path)
+    except Exception as e:  # zip, JSON and deserialisation errors all mean "not a usable model"
+        raise MnistgenError(f"cannot load {path} as a Keras model ({type(e).__name__})") from None
+    names = [t.name for t in model.inputs]
+    if not names or any(name not in INPUT_NAMES for name in names):
+        raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
+    return model
+
+
+def is_conditional(generator):
+    return any(t.name == "label" for t in generator.inputs)
+
+
+def generator_inputs(generator, n, digits=None, seed=None):
+    """Noise and labels for `n` images; `digits` is one int or a sequence of n."""
+    if n <= 0:
+        raise MnistgenError(f"the number of images must be positive, got {n}")
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for tensor in generator.inputs:
+        if tensor.name == "z":
+            inputs["z"] = rng.standard_normal((n, *tensor.shape[1:])).astype("float32")
+        elif digits is None:  # a conditional generator with no digit asked: cycle 0-9
+            inputs["label"] = np.arange(n, dtype="int32") % 10
+        else:
+            inputs["label"] = np.broadcast_to(np.asarray(digits, dtype="int32"), (n,)).copy()
+    if digits is not None:
+        if "label" not in inputs:
+            raise MnistgenError("this generator is unconditional: it takes no digit")
+        bad = inputs["label"][(inputs["label"] < 0) | (inputs["label"] > 9)]
+        if bad.size:
+            raise MnistgenError(f"digit {bad[0]} is outside 0-9")
+    return inputs
+
+
+def sample(generator, n, digits=None, seed=None, batch_size=500):
+    """`n` images (n, H, W, C) in [0, 1] from `generator`."""
+    inputs = generator_inputs(generator, n, digits, seed)
+    return generator.predict(inputs, batch_size=batch_size, verbose=0)
