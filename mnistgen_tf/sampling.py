@@ -26,7 +26,7 @@ def load_generator(path):
         model = keras.models.load_model(path)
     except Exception as e:  # zip, JSON and deserialisation errors all mean "not a usable model"
         raise MnistgenError(f"cannot load {path} as a Keras model ({type(e).__name__})") from None
-    names = [t.name for t in model.inputs]
+    names = [t.name for t in getattr(model, "inputs", None) or []]  # subclassed models have none
     if not names or any(name not in INPUT_NAMES for name in names):
         raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
     return model

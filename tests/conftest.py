@@ -1,0 +1,15 @@
+import os
+
+import pytest
+
+# The shared offline datasets sit beside the checkout; tests never download.
+_SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "datasets")
+if "MNISTGEN_DATA_DIR" not in os.environ and os.path.isdir(_SHARED):
+    os.environ["MNISTGEN_DATA_DIR"] = os.path.abspath(_SHARED)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+
+@pytest.fixture(scope="session")
+def mnist_available():
+    if not os.path.isdir(os.path.join(os.environ.get("MNISTGEN_DATA_DIR", ""), "mnist")):
+        pytest.skip("MNIST IDX files not found (set MNISTGEN_DATA_DIR)")

@@ -1,0 +1,106 @@
+"""The `mnistgen` command end to end, in subprocesses as a user runs it."""
+
+import csv
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+TINY = ["--timesteps", "2", "--z-dim", "2", "--units", "8", "--subset", "200", "--batch-size", "50"]
+
+
+def mnistgen(*args):
+    return subprocess.run([sys.executable, "-m", "mnistgen_tf.cli", *map(str, args)],
+                          capture_output=True, text=True)
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.returncode == 2, result.stderr[-1500:]
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in lines[0]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, mnist_available):
+    """A tiny conditional and a tiny unconditional run, the first one resumed."""
+    root = tmp_path_factory.mktemp("runs")
+    cond, uncond = root / "cond", root / "uncond"
+    first = mnistgen("train", "draw", "--out", cond, "--conditional", "--epochs", 1, *TINY)
+    assert first.returncode == 0, first.stderr[-2000:]
+    resumed = mnistgen("train", "draw", "--out", cond, "--conditional", "--epochs", 2, "--resume", *TINY)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    plain = mnistgen("train", "draw", "--out", uncond, "--epochs", 1, *TINY)
+    assert plain.returncode == 0, plain.stderr[-2000:]
+    return cond, uncond
+
+
+def test_train_writes_the_run_and_resume_continues_it(runs):
+    cond, _ = runs
+    for name in ("generator.keras", "history.csv", "config.json", "best.keras", "last.keras", "run.json"):
+        assert (cond / name).exists(), name
+    with open(cond / "history.csv") as f:
+        epochs = [row["epoch"] for row in csv.DictReader(f)]
+    assert epochs == ["0", "1"]
+
+
+def test_refuses_to_overwrite_a_run(runs):
+    cond, _ = runs
+    result = mnistgen("train", "draw", "--out", cond, "--epochs", 1, *TINY)
+    assert_one_line_error(result, "already holds a run", "--resume")
+
+
+def test_sample_png_and_npy(runs, tmp_path):
+    cond, uncond = runs
+    result = mnistgen("sample", cond / "generator.keras", "-n", 12, "--digit", 7, "--out", tmp_path / "s.png")
+    assert result.returncode == 0, result.stderr[-1500:]
+    assert (tmp_path / "s.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    result = mnistgen("sample", uncond / "generator.keras", "-n", 5, "--seed", 3, "--out", tmp_path / "a.npy")
+    assert result.returncode == 0, result.stderr[-1500:]
+    images = np.load(tmp_path / "a.npy")
+    assert images.shape == (5, 28, 28, 1) and images.min() >= 0 and images.max() <= 1
+    again = mnistgen("sample", uncond / "generator.keras", "-n", 5, "--seed", 3, "--out", tmp_path / "b.npy")
+    assert again.returncode == 0
+    np.testing.assert_array_equal(images, np.load(tmp_path / "b.npy"))
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["-n", "4", "--digit", "11"], "outside 0-9"),
+    (["-n", "4", "--digit", "x"], "integer 0-9"),
+    (["-n", "0"], "positive integer"),
+    (["-n", "4", "--out-of-place"], "unrecognized"),
+])
+def test_sample_bad_arguments(args, fragment, tmp_path):
+    out = tmp_path / "s.png"
+    result = mnistgen("sample", "whatever.keras", *args, "--out", out)
+    assert_one_line_error(result, fragment)
+    assert not out.exists()
+
+
+def test_sample_bad_models_and_outputs(runs, tmp_path):
+    cond, uncond = runs
+    not_keras = tmp_path / "model.keras"
+    not_keras.write_text("not a zip archive")
+    cases = [
+        ([tmp_path / "missing.keras", "-n", 2], "no model file"),
+        ([not_keras, "-n", 2], "cannot load"),
+        ([cond / "history.csv", "-n", 2], "not a .keras"),
+        ([cond / "best.keras", "-n", 2], "not a generator"),
+        ([uncond / "generator.keras", "-n", 2, "--digit", 3], "unconditional"),
+    ]
+    for args, fragment in cases:
+        out = tmp_path / "s.png"
+        assert_one_line_error(mnistgen("sample", *args, "--out", out), fragment)
+        assert not out.exists()
+    assert_one_line_error(mnistgen("sample", cond / "generator.keras", "--out", tmp_path / "nope" / "s.png"),
+                          "not writable")
+    assert_one_line_error(mnistgen("sample", cond / "generator.keras", "--out", tmp_path / "s.jpg"), ".png or .npy")
+    assert sorted(os.listdir(tmp_path)) == ["model.keras"]
+
+
+def test_help_explains():
+    result = mnistgen("train", "draw", "--help")
+    assert result.returncode == 0 and "--conditional" in result.stdout and "--resume" in result.stdout

@@ -1,0 +1,105 @@
+import gzip
+import os
+
+import numpy as np
+import pytest
+
+from mnistgen_tf import data
+from mnistgen_tf.errors import MnistgenError
+
+
+def _write_idx(path, array, magic, gz=True):
+    header = magic.to_bytes(4, "big") + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    raw = header + array.astype(np.uint8).tobytes()
+    with (gzip.open(path, "wb") if gz else open(path, "wb")) as f:
+        f.write(raw)
+
+
+@pytest.fixture
+def fake_dir(tmp_path, monkeypatch):
+    """A MNISTGEN_DATA_DIR with a small, valid mnist/ folder."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    for split, (img, lab) in data._IDX_FILES.items():
+        n = 12 if split == "train" else 6
+        _write_idx(folder / img, rng.integers(0, 256, (n, 28, 28)), 0x803)
+        _write_idx(folder / lab, np.arange(n) % 10, 0x801)
+    monkeypatch.setenv("MNISTGEN_DATA_DIR", str(tmp_path))
+    return folder
+
+
+def test_real_mnist_is_canonical(mnist_available):
+    x, y = data.load("mnist", "train")
+    assert x.shape == (60000, 28, 28) and x.dtype == np.uint8
+    assert y[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert np.bincount(y).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
+    assert x.mean() == pytest.approx(33.318, abs=1e-3)
+    x, y = data.load("fashion_mnist", "test")
+    assert x.shape == (10000, 28, 28) and np.bincount(y).tolist() == [1000] * 10
+
+
+def test_pipeline_scales_binarizes_and_batches(fake_dir):
+    x, y = data.load("mnist", "train")
+    batch = next(iter(data.pipeline(x, y, batch_size=5, shuffle=False, binarize=True)))
+    assert batch["image"].shape == (5, 28, 28, 1)
+    assert set(np.unique(batch["image"].numpy())) <= {0.0, 1.0}
+    assert batch["label"].numpy().tolist() == y[:5].tolist()
+    floats = data.to_float(x)
+    assert floats.min() >= 0 and floats.max() <= 1 and floats.dtype == np.float32
+
+
+def _error(name="mnist", split="train"):
+    with pytest.raises(MnistgenError) as e:
+        data.load(name, split)
+    message = str(e.value)
+    assert "\n" not in message
+    return message
+
+
+def test_missing_folder(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTGEN_DATA_DIR", str(tmp_path))
+    assert "no folder" in _error() and "MNISTGEN_DATA_DIR" in _error()
+
+
+def test_missing_file(fake_dir):
+    os.remove(fake_dir / "t10k-labels-idx1-ubyte.gz")
+    assert "missing data file" in _error(split="test")
+
+
+def test_truncated_gzip(fake_dir):
+    path = fake_dir / "train-images-idx3-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:100])
+    assert "corrupt or truncated" in _error()
+
+
+def test_not_gzip(fake_dir):
+    (fake_dir / "train-images-idx3-ubyte.gz").write_bytes(b"plain text, not gzip")
+    assert "corrupt or truncated" in _error()
+
+
+def test_wrong_magic(fake_dir):
+    _write_idx(fake_dir / "train-images-idx3-ubyte.gz", np.zeros(12), 0x801)
+    assert "magic number" in _error()
+
+
+def test_body_shorter_than_header_says(fake_dir):
+    path = fake_dir / "train-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write((0x801).to_bytes(4, "big") + (12).to_bytes(4, "big") + bytes(5))
+    assert "header promises" in _error()
+
+
+def test_count_mismatch(fake_dir):
+    _write_idx(fake_dir / "train-labels-idx1-ubyte.gz", np.zeros(11), 0x801)
+    assert "12 images but 11 labels" in _error()
+
+
+def test_labels_outside_range(fake_dir):
+    _write_idx(fake_dir / "train-labels-idx1-ubyte.gz", np.full(12, 12), 0x801)
+    assert "outside 0-9" in _error()
+
+
+def test_unknown_names(fake_dir):
+    assert "unknown dataset" in _error(name="svhn")
+    assert "unknown split" in _error(split="validation")

@@ -1,0 +1,163 @@
+import subprocess
+import sys
+import textwrap
+
+import keras
+import numpy as np
+import pytest
+
+import mnistgen_tf  # noqa: F401
+from mnistgen_tf.models.draw import build_draw, build_generator, kl_divergence
+
+
+def _batch(n=6, seed=0, image_shape=(28, 28, 1)):
+    rng = np.random.default_rng(seed)
+    return {"image": rng.random((n, *image_shape)).astype("float32"),
+            "label": (np.arange(n) % 10).astype("int32")}
+
+
+def _with_noise(batch, model, seed=1):
+    noise = np.random.default_rng(seed).standard_normal((len(batch["image"]), model.timesteps, model.z_dim))
+    return {**batch, "noise": noise.astype("float32")}
+
+
+def _lstm_params(input_dim, units):
+    return 4 * units * (input_dim + units + 1)
+
+
+def test_kl_matches_closed_form():
+    mu = np.array([[0.5, -1.0, 2.0]], "float32")
+    log_var = np.array([[0.0, np.log(0.25), np.log(4.0)]], "float32")
+    var = np.exp(log_var)
+    expected = 0.5 * np.sum(mu**2 + var - np.log(var) - 1)
+    assert float(kl_divergence(mu, log_var)[0]) == pytest.approx(expected, rel=1e-6)
+    assert float(kl_divergence(np.zeros((1, 7), "float32"), np.zeros((1, 7), "float32"))[0]) == 0.0
+
+
+@pytest.mark.parametrize("scaling", ["thesis", "elbo"])
+def test_kl_term_scales_with_latent_size_not_timesteps(scaling):
+    # A posterior N(m, v) in every unit and step: the thesis's KL/T is z_dim * k at any T,
+    # the ELBO's is T * z_dim * k.
+    m, v = 0.7, 0.3
+    k = 0.5 * (m**2 + v - np.log(v) - 1)
+    for timesteps, z_dim in [(1, 8), (4, 8), (4, 2)]:
+        model = build_draw(timesteps, z_dim, 8, loss_scaling=scaling)
+        outputs = {"logits": np.zeros((2, 784), "float32"),
+                   "mu": np.full((2, timesteps, z_dim), m, "float32"),
+                   "log_var": np.full((2, timesteps, z_dim), np.log(v), "float32")}
+        _, kl = model.loss_terms(np.zeros((2, 28, 28, 1), "float32"), outputs)
+        expected = z_dim * k * (timesteps if scaling == "elbo" else 1)
+        np.testing.assert_allclose(np.asarray(kl), expected, rtol=1e-5)
+
+
+def test_reconstruction_scaling_and_mse():
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    logits = np.random.default_rng(1).normal(size=(3, 784)).astype("float32")
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(x.reshape(3, -1) * np.log(p) + (1 - x.reshape(3, -1)) * np.log(1 - p))
+    outputs = {"logits": logits, "mu": np.zeros((3, 2, 4), "float32"), "log_var": np.zeros((3, 2, 4), "float32")}
+    rec, _ = build_draw(2, 4, 8).loss_terms(x, outputs)
+    np.testing.assert_allclose(rec, bce.mean(-1), rtol=1e-5)
+    rec, _ = build_draw(2, 4, 8, loss_scaling="elbo").loss_terms(x, outputs)
+    np.testing.assert_allclose(rec, bce.sum(-1), rtol=1e-5)
+    rec, _ = build_draw(2, 4, 8, reconstruction="mse").loss_terms(x, outputs)
+    np.testing.assert_allclose(rec, ((x.reshape(3, -1) - p) ** 2).mean(-1), rtol=1e-5)
+
+
+def test_canvas_accumulates_and_ends_in_a_sigmoid():
+    model = build_draw(3, 4, 16, seed=0)
+    out = model(_batch())
+    canvases = np.asarray(out["canvases"])
+    assert canvases.shape == (6, 3, 784)
+    assert canvases.min() > 0 and canvases.max() < 1
+    np.testing.assert_allclose(canvases[:, -1], 1 / (1 + np.exp(-np.asarray(out["logits"]))), rtol=1e-5)
+    assert not np.allclose(canvases[:, 0], canvases[:, 1])  # each step writes
+
+
+@pytest.mark.parametrize("timesteps", [1, 3])
+@pytest.mark.parametrize("conditional", [False, True])
+def test_generator_reproduces_the_trainers_decoder(timesteps, conditional):
+    model = build_draw(timesteps, 4, 16, conditional=conditional, seed=0)
+    batch = _with_noise(_batch(), model)
+    out = model(batch)
+    inputs = {"z": np.asarray(out["z"])}
+    if conditional:
+        inputs["label"] = batch["label"]
+    images = build_generator(model)(inputs)
+    np.testing.assert_allclose(np.asarray(images).reshape(6, -1), out["canvases"][:, -1], atol=1e-5)
+
+
+def test_one_step_is_a_plain_vae():
+    # T=1: the encoder sees only the image (canvas and decoder state are empty), and the
+    # loss is reconstruction + the KL of a single Gaussian code.
+    model = build_draw(1, 4, 16, seed=0)
+    batch = _with_noise(_batch(), model)
+    a, b = model(batch), model({**batch, "image": batch["image"][::-1]})
+    np.testing.assert_allclose(np.asarray(a["mu"])[::-1], b["mu"], atol=1e-6)
+    rec, kl = model.loss_terms(batch["image"], a)
+    np.testing.assert_allclose(kl, kl_divergence(a["mu"][:, 0], a["log_var"][:, 0]), rtol=1e-6)
+    z = np.asarray(a["mu"] + np.exp(0.5 * np.asarray(a["log_var"])) * batch["noise"])
+    np.testing.assert_allclose(a["z"], z, atol=1e-6)
+
+
+def test_shared_and_per_step_weights():
+    t, z, h = 4, 3, 16
+    shared, per_step = build_draw(t, z, h), build_draw(t, z, h, shared_weights=False)
+    lstm = _lstm_params(2 * 784 + h, h) + _lstm_params(z, h)
+    assert per_step.count_params() - shared.count_params() == (t - 1) * lstm
+    for model in (shared, per_step):
+        out = model(_batch())
+        assert out["mu"].shape == (6, t, z) and out["logits"].shape == (6, 784)
+
+
+def test_conditional_label_changes_the_image():
+    model = build_draw(2, 4, 16, conditional=True, seed=0)
+    generator = build_generator(model)
+    z = np.zeros((2, 2, 4), "float32")
+    images = np.asarray(generator({"z": z, "label": np.array([3, 7], "int32")}))
+    assert images.shape == (2, 28, 28, 1) and not np.allclose(images[0], images[1])
+
+
+def test_colour_images():
+    model = build_draw(2, 4, 16, image_shape=(32, 32, 3))
+    out = model(_batch(image_shape=(32, 32, 3)))
+    assert out["logits"].shape == (6, 32 * 32 * 3)
+    assert build_generator(model)({"z": np.zeros((1, 2, 4), "float32")}).shape == (1, 32, 32, 3)
+
+
+def test_short_training_lowers_the_loss():
+    keras.utils.set_random_seed(0)
+    model = build_draw(2, 4, 32, seed=0)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    batch = _batch(64)
+    before = model.evaluate(batch, batch_size=64, verbose=0, return_dict=True)["loss"]
+    model.fit(batch, batch_size=16, epochs=5, verbose=0)
+    after = model.evaluate(batch, batch_size=64, verbose=0, return_dict=True)["loss"]
+    assert after < before
+
+
+def test_save_and_reload_in_a_fresh_process(tmp_path):
+    model = build_draw(3, 4, 16, conditional=True, seed=0)
+    model.compile(optimizer="adam")
+    generator = build_generator(model)
+    batch = _with_noise(_batch(), model)
+    inputs = {"z": np.asarray(model(batch)["z"]), "label": batch["label"]}
+    model.save(tmp_path / "trainer.keras")
+    generator.save(tmp_path / "generator.keras")
+    np.savez(tmp_path / "io.npz", logits=model(batch)["logits"], images=generator(inputs), **batch,
+             z=inputs["z"])
+    script = textwrap.dedent(f"""
+        import numpy as np, keras, mnistgen_tf
+        io = np.load(r"{tmp_path / 'io.npz'}")
+        trainer = keras.models.load_model(r"{tmp_path / 'trainer.keras'}")
+        generator = keras.models.load_model(r"{tmp_path / 'generator.keras'}")
+        batch = {{k: io[k] for k in ("image", "label", "noise")}}
+        np.testing.assert_allclose(trainer(batch)["logits"], io["logits"], atol=1e-5)
+        images = generator.predict({{"z": io["z"], "label": io["label"]}}, verbose=0)
+        np.testing.assert_allclose(images, io["images"], atol=1e-6)
+        assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
+        print("ok")
+    """)
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("ok")
