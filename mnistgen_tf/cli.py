@@ -102,6 +102,15 @@ def _sample(args):
     print(f"wrote {args.out} ({args.n} images)")
 
 
+def _fid(args):
+    from mnistgen_tf.metrics.features import get_extractor
+    from mnistgen_tf.metrics.fid import fid
+
+    extractor = get_extractor(args.features)
+    distance, a, b = fid(args.a, args.b, extractor, args.n, args.seed)
+    print(f"FID[{extractor.name}] = {distance:.4f}   ({args.a}: {a.count} images, {args.b}: {b.count} images)")
+
+
 def build_parser():
     parser = _Parser(prog="mnistgen", description="Train, sample and evaluate generative models of digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -118,6 +127,18 @@ def build_parser():
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array n×H×W×C)")
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("fid", help="Fréchet distance between two image sources",
+                            description="FID between A and B. Each is a data set split (mnist:test), an .npy of "
+                                        "images, an .npz of saved statistics, or a generator .keras (sampled, "
+                                        "10,000 images unless -n). Whole splits' statistics are cached.")
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--features", choices=("mnist", "fashion_mnist", "inception"), default="mnist",
+                   help="feature extractor: the shipped CNNs (default mnist) or InceptionV3 (ImageNet weights)")
+    p.add_argument("-n", type=_positive, help="use the first N images of each source (or N samples)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed for generators")
+    p.set_defaults(run=_fid)
     return parser
 
 

@@ -161,3 +161,17 @@ def test_save_and_reload_in_a_fresh_process(tmp_path):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("ok")
+
+
+def test_outputs_on_a_data_set_feed_the_latent_metrics():
+    from mnistgen_tf.metrics.latent import latent_report
+
+    model = build_draw(3, 4, 16, conditional=True, seed=0)
+    model.compile(optimizer="adam")
+    batch = _batch(25)
+    out = model.outputs_on(batch["image"], batch["label"], keys=("mu", "log_var", "canvases"), batch_size=10)
+    assert out["mu"].shape == (25, 3, 4) and out["canvases"].shape == (25, 3, 784)
+    # The first step's posterior sees only the image; later ones depend on the noise drawn.
+    np.testing.assert_allclose(out["mu"][:, 0], model(batch)["mu"][:, 0], atol=1e-5)
+    report = latent_report(out["mu"], out["log_var"])
+    assert report.variance_law.shape == (3,) and 0 <= report.inactive_count <= 12

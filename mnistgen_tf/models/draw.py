@@ -17,6 +17,7 @@ to images.  Both save to ``.keras`` and reload with plain
 import math
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
@@ -184,6 +185,25 @@ class Draw(keras.Model):
         return {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
                 "mu": ops.stack(mus, axis=1), "log_var": ops.stack(log_vars, axis=1),
                 "z": ops.stack(zs, axis=1)}
+
+    def outputs_on(self, images, labels=None, keys=("mu", "log_var"), batch_size=500):
+        """`keys` of the model's outputs on a data set, as NumPy arrays.
+
+        ``images`` are floats (n, H, W, C) in [0, 1]; ``labels`` are needed
+        when conditional.  Batches run through the compiled predict function
+        and only the asked-for outputs are kept (all T canvases of 10,000
+        images would take half a gigabyte).
+        """
+        if labels is None:
+            labels = np.zeros(len(images), "int32")
+        parts = {key: [] for key in keys}
+        for start in range(0, len(images), batch_size):
+            batch = {"image": images[start:start + batch_size],
+                     "label": np.asarray(labels[start:start + batch_size], "int32")}
+            outputs = self.predict_on_batch(batch)
+            for key in keys:
+                parts[key].append(outputs[key])
+        return {key: np.concatenate(arrays) for key, arrays in parts.items()}
 
     def loss_terms(self, images, outputs):
         """Per-image reconstruction and KL terms under this model's scaling."""

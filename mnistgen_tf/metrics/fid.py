@@ -1,0 +1,102 @@
+"""FID between image sources: data splits, image arrays, saved statistics, generators.
+
+A source is written as
+
+    mnist:test            a data set split (``fashion_mnist:train``, ...)
+    images.npy            an array of images (n, H, W[, C]), uint8 or floats in [0, 1]
+    stats.npz             statistics saved by `FeatureStats.save` (already featurised)
+    generator.keras       a saved generator, sampled (conditional ones cycle the digits)
+
+Statistics of whole data set splits are cached as ``.npz`` in
+``$MNISTGEN_CACHE_DIR`` (default ``~/.cache/mnistgen_tf``), one file per
+split and extractor, so the reference side is computed once.
+"""
+
+import os
+
+import numpy as np
+
+from mnistgen_tf import data
+from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
+
+DEFAULT_GENERATED = 10_000
+
+
+def cache_dir():
+    return os.environ.get("MNISTGEN_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "mnistgen_tf")
+
+
+def stats_of_images(images, extractor, batch_size=1000):
+    """Streamed feature statistics of an array of images."""
+    stats = FeatureStats()
+    for start in range(0, len(images), batch_size):
+        stats.update(extractor(images[start:start + batch_size]))
+    return stats
+
+
+def stats_of_generator(generator, extractor, n, seed=0, batch_size=1000):
+    """Statistics of `n` samples, drawn and featurised a batch at a time."""
+    from mnistgen_tf.sampling import sample
+
+    stats = FeatureStats()
+    for i, start in enumerate(range(0, n, batch_size)):
+        count = min(batch_size, n - start)
+        digits = (np.arange(start, start + count) % 10) if _is_conditional(generator) else None
+        stats.update(extractor(sample(generator, count, digits, seed=seed + i)))
+    return stats
+
+
+def _is_conditional(generator):
+    return any(t.name == "label" for t in generator.inputs)
+
+
+def stats_of_split(name, split, extractor, n=None):
+    """Statistics of a data set split (its first `n` images); whole splits are cached."""
+    if n is None:
+        path = os.path.join(cache_dir(), f"{name}_{split}_{extractor.name}.npz")
+        if os.path.exists(path):
+            return FeatureStats.load(path)
+    images, _ = data.load(name, split)
+    stats = stats_of_images(images[:n], extractor)
+    if n is None:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        stats.save(path)
+    return stats
+
+
+def stats_of_source(source, extractor, n=None, seed=0):
+    """`FeatureStats` of one source (see the module docstring)."""
+    if source.endswith(".npz"):
+        _require_file(source)
+        return FeatureStats.load(source)
+    if source.endswith(".npy"):
+        _require_file(source)
+        try:
+            images = np.load(source, mmap_mode="r")
+        except (OSError, ValueError) as e:
+            raise MnistgenError(f"cannot read images from {source}: {e}") from None
+        return stats_of_images(np.asarray(images[:n]), extractor)
+    if source.endswith(".keras"):
+        from mnistgen_tf.sampling import load_generator
+
+        return stats_of_generator(load_generator(source), extractor, n or DEFAULT_GENERATED, seed)
+    name, _, split = source.partition(":")
+    if name in data.DATASETS and split in data.SPLITS:
+        return stats_of_split(name, split, extractor, n)
+    raise MnistgenError(
+        f"cannot read source {source!r}: expected DATASET:SPLIT (e.g. mnist:test), .npy images, "
+        ".npz statistics or a .keras generator"
+    )
+
+
+def _require_file(path):
+    if not os.path.isfile(path):
+        raise MnistgenError(f"no such file {path}")
+
+
+def fid(source_a, source_b, extractor, n=None, seed=0):
+    """``(distance, stats_a, stats_b)`` between two sources under `extractor`."""
+    a = stats_of_source(source_a, extractor, n, seed)
+    b = stats_of_source(source_b, extractor, n, seed + 1)
+    return fid_from_stats(a, b), a, b
