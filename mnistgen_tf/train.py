@@ -184,12 +184,12 @@ def train_draw(out_dir, resume=False, tensorboard=False, verbose="auto", **optio
         image_shape=x_train.shape[1:] + (1,) * (x_train.ndim == 3), seed=config["seed"],
     )
     model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
-    started = time.time()
+    started, made_by = time.time(), provenance()  # the code as it was when training began
     model = fit(model, train_ds, val_ds, out_dir, config["epochs"], resume, tensorboard, verbose)
     generator = build_generator(model)
     atomic_save(generator, os.path.join(out_dir, "generator.keras"))
     run_info = {"config": config, "train_images": len(x_train), "val_images": len(x_val),
                 "parameters": model.count_params(), "wall_time_s_last_session": round(time.time() - started, 1),
-                **provenance()}
+                **made_by}
     atomic_write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
     return model, generator, config
