@@ -18,7 +18,7 @@ def extractor(mnist_available):
 def test_split_statistics_are_cached(extractor, tmp_path, monkeypatch):
     monkeypatch.setenv("MNISTGEN_CACHE_DIR", str(tmp_path))
     first = fid.stats_of_split("mnist", "test", extractor)
-    cached = tmp_path / "mnist_test_mnist-cnn.npz"
+    cached = tmp_path / f"mnist_test_mnist-cnn_{extractor.fingerprint}.npz"
     assert cached.exists() and first.count == 10000
     again = fid.stats_of_split("mnist", "test", extractor)
     np.testing.assert_array_equal(first.cov, again.cov)

@@ -54,7 +54,8 @@ def _is_conditional(generator):
 def stats_of_split(name, split, extractor, n=None):
     """Statistics of a data set split (its first `n` images); whole splits are cached."""
     if n is None:
-        path = os.path.join(cache_dir(), f"{name}_{split}_{extractor.name}.npz")
+        key = f"{name}_{split}_{extractor.name}_{getattr(extractor, 'fingerprint', 'unversioned')}"
+        path = os.path.join(cache_dir(), key + ".npz")
         if os.path.exists(path):
             return FeatureStats.load(path)
     images, _ = data.load(name, split)
