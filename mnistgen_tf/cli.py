@@ -54,6 +54,7 @@ def _add_train_draw(sub):
     p.add_argument("--learning-rate", type=float, default=1e-3)
     p.add_argument("--subset", type=_positive, metavar="N", help="train on the first N training images only")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--no-xla", action="store_true", help="train without XLA compilation (slower)")
     p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
     p.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
     p.set_defaults(run=_train_draw)
@@ -67,7 +68,7 @@ def _train_draw(args):
                z_dim=args.z_dim, units=args.units, shared_weights=not args.per_step_weights,
                reconstruction=args.reconstruction, loss_scaling=args.loss_scaling,
                binarize=args.binarize, epochs=args.epochs, batch_size=args.batch_size,
-               learning_rate=args.learning_rate, subset=args.subset, seed=args.seed)
+               learning_rate=args.learning_rate, subset=args.subset, seed=args.seed, xla=not args.no_xla)
     print(f"wrote {os.path.join(args.out, 'generator.keras')}")
 
 

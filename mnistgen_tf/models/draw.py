@@ -97,6 +97,20 @@ class DrawWriter(layers.Layer):
                 "shared_weights": self.shared_weights, "conditional": self.conditional}
 
 
+def _lstm_step(cell, x_gates, rest, h, c, split):
+    """`cell`'s step on ``[x, rest]`` when ``x @ kernel[:split]`` is already known.
+
+    The encoder reads the same image x at every step; computing its share of
+    the gates once instead of T times removes about a third of DRAW's work.
+    The result equals ``cell(concatenate([x, rest]), [h, c])``.
+    """
+    gates = (x_gates + ops.matmul(rest, cell.kernel[split:])
+             + ops.matmul(h, cell.recurrent_kernel) + cell.bias)
+    i, f, g, o = ops.split(gates, 4, axis=-1)
+    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+    return ops.sigmoid(o) * ops.tanh(c), c
+
+
 def kl_divergence(mu, log_var):
     """KL(N(mu, exp(log_var)) || N(0, I)) summed over the last axis."""
     return 0.5 * ops.sum(ops.square(mu) + ops.exp(log_var) - log_var - 1.0, axis=-1)
@@ -162,15 +176,18 @@ class Draw(keras.Model):
         x = ops.reshape(inputs["image"], (-1, self.writer.pixels))
         one_hot = _one_hot(inputs["label"]) if self.conditional else None
         noise = inputs.get("noise")
+        pixels = self.writer.pixels
         batch = ops.shape(x)[0]
         h_dec, c_dec, canvas = self.writer.initial_state(batch)
         h_enc, c_enc = h_dec, c_dec
         mus, log_vars, zs, canvases = [], [], [], []
         for t in range(self.timesteps):
             x_hat = x - ops.sigmoid(canvas)
-            enc_in = [x, x_hat, h_dec] + ([one_hot] if self.conditional else [])
             cell = self.encoder_cells[0 if self.shared_weights else t]
-            h_enc, (h_enc, c_enc) = cell(ops.concatenate(enc_in, axis=-1), [h_enc, c_enc])
+            if t == 0 or not self.shared_weights:
+                x_gates = ops.matmul(x, cell.kernel[:pixels])
+            rest = [x_hat, h_dec] + ([one_hot] if self.conditional else [])
+            h_enc, c_enc = _lstm_step(cell, x_gates, ops.concatenate(rest, axis=-1), h_enc, c_enc, pixels)
             mu, log_var = self.mu_dense[t](h_enc), self.log_var_dense[t](h_enc)
             if noise is None:
                 eps = keras.random.normal((batch, self.z_dim), seed=self.noise)
