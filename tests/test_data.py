@@ -103,3 +103,14 @@ def test_labels_outside_range(fake_dir):
 def test_unknown_names(fake_dir):
     assert "unknown dataset" in _error(name="svhn")
     assert "unknown split" in _error(split="validation")
+
+
+def test_cifar10_without_a_cache_fails_clearly(monkeypatch):
+    import keras
+
+    def offline():
+        raise OSError("network unreachable")
+
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", offline)
+    message = _error(name="cifar10")
+    assert "cifar10" in message and "Keras cache" in message
