@@ -112,6 +112,54 @@ def _fid(args):
     print(f"FID[{extractor.name}] = {distance:.4f}   ({args.a}: {a.count} images, {args.b}: {b.count} images)")
 
 
+def _sweep(args):
+    from mnistgen_tf import sweep
+    from mnistgen_tf.sweeps import get_experiment
+
+    experiment = get_experiment(args.experiment)
+    if args.aggregate:
+        print("wrote " + ", ".join(sweep.aggregate(experiment, args.results, args.quick)))
+        return
+    shard = sweep.resolve_shard(args.shard)  # before anything is written
+    sweep.run(experiment, args.results, args.quick, shard, verbose=0 if args.quick else 2)
+
+
+def _figures(args):
+    from mnistgen_tf.sweep import make_figures
+    from mnistgen_tf.sweeps import EXPERIMENTS
+
+    paths = make_figures(EXPERIMENTS.values(), args.results, args.quick)
+    print(f"wrote {len(paths)} figures" + "".join(f"\n  {path}" for path in paths))
+
+
+def _add_sweep_commands(commands):
+    from mnistgen_tf.sweeps import EXPERIMENTS
+
+    p = commands.add_parser("sweep", help="run an experiment's grid of training runs",
+                            description="Train and evaluate every cell of EXPERIMENT into RESULTS/EXPERIMENT/cells/ "
+                                        "(one cell.json each), skipping finished cells and resuming an interrupted "
+                                        "one, then write RESULTS/EXPERIMENT/table.csv and table.md.")
+    p.add_argument("experiment", metavar="EXPERIMENT", choices=sorted(EXPERIMENTS),
+                   help="one of " + ", ".join(sorted(EXPERIMENTS)))
+    p.add_argument("--quick", action="store_true",
+                   help="tiny profile for tests and CI (results under RESULTS/quick/)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="run only cells I, I+N, I+2N, ... (0 <= I < N); by default taken from a SLURM array "
+                        "(SLURM_ARRAY_TASK_ID/_COUNT) or a Kubernetes indexed Job (JOB_COMPLETION_INDEX "
+                        "with MNISTGEN_SHARD_COUNT)")
+    p.add_argument("--aggregate", action="store_true", help="only rebuild the tables from the finished cells")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    p.set_defaults(run=_sweep)
+
+    p = commands.add_parser("figures", help="draw the experiments' figures from saved results",
+                            description="Draw every experiment's figures from the cells saved under RESULTS into "
+                                        "RESULTS/figures/, without training; figures whose cells are missing are "
+                                        "skipped.")
+    p.add_argument("--quick", action="store_true", help="from the quick profile's results (RESULTS/quick/)")
+    p.add_argument("--results", default="results", metavar="DIR", help="results folder (default results)")
+    p.set_defaults(run=_figures)
+
+
 def build_parser():
     parser = _Parser(prog="mnistgen", description="Train, sample and evaluate generative models of digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -140,6 +188,7 @@ def build_parser():
     p.add_argument("-n", type=_positive, help="use the first N images of each source (or N samples)")
     p.add_argument("--seed", type=int, default=0, help="sampling seed for generators")
     p.set_defaults(run=_fid)
+    _add_sweep_commands(commands)
     return parser
 
 

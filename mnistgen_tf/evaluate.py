@@ -1,0 +1,105 @@
+"""The numbers of the thesis's DRAW figures, for one trained model.
+
+On a test split (images as floats in [0, 1], the same as in training):
+
+- ``bce_per_pixel``: binary cross-entropy of the final canvas, averaged over
+  the pixels and the images -- the thesis's reconstruction error;
+- ``reconstruction_nats``, ``kl_nats``, ``neg_elbo_nats``: per image, the
+  same cross-entropy summed over pixels, the KL summed over steps and latent
+  variables, and their sum, the negative evidence lower bound in nats (with
+  grey-level targets the cross-entropy is not a normalised likelihood, so
+  this bounds a Bernoulli model's loss, not the test log-likelihood);
+- the variance law and the inactive latent variables (`latent_report`) of
+  the posterior means and variances.
+
+Both scalings are computed here from logits, means and log-variances,
+whatever scaling the model trained with.  Every image gets one posterior
+sample z ~ q(z|x) with noise from NumPy, so the numbers depend on the seed
+only.
+
+From the generator: the FID of ``n`` samples against the cached statistics
+of the whole test split and, when conditional, how often the shipped
+classifier reads the asked-for digit.  Samples are drawn as
+`stats_of_generator` draws them (batch i with seed + i; conditional
+generators cycle the digits 0-9), so the FID equals ``mnistgen fid``'s.
+"""
+
+import numpy as np
+
+from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
+from mnistgen_tf.metrics.latent import latent_report
+from mnistgen_tf.sampling import is_conditional, sample
+
+# Separate random streams of one seed, so adding one use never shifts another.
+_TEST_NOISE, _FIGURE_SAMPLES = 1, 2
+
+
+def bce_with_logits(x, logits):
+    """Per-pixel binary cross-entropy of targets `x` and logits, stable for large |logits|."""
+    return np.logaddexp(0.0, logits) - x * logits
+
+
+def test_split_metrics(trainer, images, labels, seed=0, keep=8, batch_size=500):
+    """Reconstruction and KL terms on `images`, the latent report, and `keep` images' canvases.
+
+    Returns ``(metrics, latent, canvases)``: a dict of floats, a
+    `LatentReport`, and the canvases after every step of the first `keep`
+    images, shape (keep, T, pixels).
+    """
+    rng = np.random.default_rng([seed, _TEST_NOISE])
+    totals = {"bce": 0.0, "kl": 0.0}
+    kl_per_step = np.zeros(trainer.timesteps)
+    mus, log_vars, canvases = [], [], None
+    for start in range(0, len(images), batch_size):
+        x = np.asarray(images[start:start + batch_size], np.float32)
+        noise = rng.standard_normal((len(x), trainer.timesteps, trainer.z_dim)).astype(np.float32)
+        out = trainer.predict_on_batch({"image": x, "label": np.asarray(labels[start:start + batch_size], "int32"),
+                                        "noise": noise})
+        target = x.reshape(len(x), -1).astype(np.float64)
+        totals["bce"] += bce_with_logits(target, np.asarray(out["logits"], np.float64)).sum()
+        mu, log_var = np.asarray(out["mu"], np.float64), np.asarray(out["log_var"], np.float64)
+        kl = 0.5 * (np.square(mu) + np.exp(log_var) - log_var - 1.0).sum(axis=-1)  # (n, T)
+        kl_per_step += kl.sum(axis=0)
+        totals["kl"] += kl.sum()
+        mus.append(out["mu"])
+        log_vars.append(out["log_var"])
+        if canvases is None:
+            canvases = np.asarray(out["canvases"][:keep])
+    n, pixels = len(images), int(np.prod(images.shape[1:]))
+    reconstruction, kl = totals["bce"] / n, totals["kl"] / n
+    metrics = {"bce_per_pixel": reconstruction / pixels, "reconstruction_nats": reconstruction,
+               "kl_nats": kl, "neg_elbo_nats": reconstruction + kl,
+               "kl_per_step_nats": (kl_per_step / n).tolist()}
+    return metrics, latent_report(np.concatenate(mus), np.concatenate(log_vars)), canvases
+
+
+def sample_metrics(generator, extractor, reference, n, seed=0, batch_size=1000):
+    """FID of `n` samples against `reference` statistics, and label accuracy when conditional."""
+    conditional = is_conditional(generator)
+    stats = FeatureStats()
+    hits, counts = np.zeros(10), np.zeros(10)
+    for i, start in enumerate(range(0, n, batch_size)):
+        count = min(batch_size, n - start)
+        digits = np.arange(start, start + count) % 10 if conditional else None
+        images = sample(generator, count, digits, seed=seed + i)
+        stats.update(extractor(images))
+        if conditional:
+            predicted = extractor.classify(images)
+            np.add.at(counts, digits, 1)
+            np.add.at(hits, digits, predicted == digits)
+    metrics = {"fid": fid_from_stats(stats, reference)}
+    if conditional:
+        metrics["label_accuracy"] = float(hits.sum() / counts.sum())
+        metrics["label_accuracy_per_digit"] = (hits / np.maximum(counts, 1)).tolist()
+    return metrics
+
+
+def figure_samples(generator, n=64, digit=9, seed=0):
+    """`n` samples for the figures: of `digit` when the generator is conditional."""
+    digits = digit if is_conditional(generator) else None
+    return sample(generator, n, digits, seed=[seed, _FIGURE_SAMPLES]), (digit if digits is not None else -1)
+
+
+def to_uint8(images):
+    """Images in [0, 1] as uint8, small enough to keep beside every result."""
+    return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)

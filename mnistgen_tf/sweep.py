@@ -1,0 +1,523 @@
+"""Sweeps: grids of settings declared as data, one result file per cell.
+
+An `Experiment` has two profiles, ``full`` (the paper's settings) and
+``quick`` (tiny data and models, for tests and CI).  A `Profile` holds the
+settings shared by every cell and a list of grids, each a dict from an axis
+(a setting) to its values; the cells are the product of each grid's axes,
+grid after grid, with repeated cells dropped.  A cell's id names its axis
+values, e.g. ``T16_z4_cond0_seed0``, and the seed is an axis like any other.
+
+Files, under the results folder (``RESULTS/quick/`` for the quick profile,
+so tiny runs never mix with real ones)::
+
+    <experiment>/cells/<cell id>/run/               the training run folder (see train.py)
+    <experiment>/cells/<cell id>/figure_data.npz    the small arrays its figures need
+    <experiment>/cells/<cell id>/cell.json          settings, metrics, sample counts, timing, provenance
+    <experiment>/table.csv, table.md                metrics of the finished cells, in cell order
+    <experiment>/timing.csv                         wall times, dates, machines, commits, shards
+    figures/*.png                                   drawn by `make_figures` from those files
+
+``cell.json`` is written last, atomically: a cell is finished exactly when
+it exists, and a rerun skips it.  A run killed at any moment loses at most
+the cell in progress, and that cell's training resumes from its last
+epoch checkpoint.  Tables hold settings and metrics only, so they come out
+the same whichever shards or machines made the cells; what differs from run
+to run (times, dates, machines) goes to ``timing.csv``.
+
+Shards: ``shard=(i, n)`` runs cells i, i+n, i+2n, ... of the cell list, so
+n machines sharing one results folder split a sweep without talking to each
+other (one process per shard).  `resolve_shard` also reads a SLURM job
+array (``SLURM_ARRAY_TASK_ID``/``_MIN``/``_STEP``/``_COUNT``) or a
+Kubernetes indexed Job (``JOB_COMPLETION_INDEX`` with the number of shards
+in ``MNISTGEN_SHARD_COUNT``).  Each shard rebuilds the tables from whatever
+cells exist when it ends; `aggregate` does it on demand.
+"""
+
+import csv
+import io
+import itertools
+import json
+import os
+import re
+import shutil
+import time
+import uuid
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from mnistgen_tf.errors import MnistgenError
+
+SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
+CELL_FILE = "cell.json"
+FIGURE_DATA = "figure_data.npz"
+RUN_DIR = "run"
+CHECKPOINTS = ("best.keras", "last.keras", "state.json")  # large, or useless without the checkpoints
+KEEP_GENERATOR_BYTES = 5 * 2**20  # keep a finished cell's generator.keras when smaller than this
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Settings shared by every cell, the grids of axes, and the cells figures show.
+
+    A grid maps an axis to its values; an axis may be a tuple of settings
+    taking tuples of values together, e.g. ``{("timesteps", "z_dim"):
+    ((1, 64), (2, 32)), "seed": (0,)}``.
+
+    ``featured`` maps a figure's role (e.g. "reconstruction") to the settings
+    that pick the one cell it draws, e.g. ``{"timesteps": 16, "z_dim": 16}``.
+    """
+
+    settings: dict
+    grids: tuple
+    featured: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Column:
+    """One table column: a header (formatted with the profile's settings) and a value.
+
+    ``key`` is a dotted path into a cell record ("settings.timesteps",
+    "metrics.fid") or a function of the record; ``fmt`` a format spec.
+    """
+
+    header: str
+    key: object
+    fmt: str = ""
+
+    def value(self, record):
+        if callable(self.key):
+            return self.key(record)
+        value = record
+        for part in self.key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return None
+            value = value[part]
+        return value
+
+    def text(self, record):
+        value = self.value(record)
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return str(int(value))
+        return format(value, self.fmt)
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A sweep: its profiles, how to run one cell, its table and its figures.
+
+    ``run_cell(cell_dir, settings, verbose)`` trains and evaluates one cell
+    and returns ``(record, arrays)``: a JSON-ready dict (metrics, sample
+    counts, extractor, epochs, timing...) and a dict of small NumPy arrays
+    for the figures.  ``figures`` are ``(file name, draw)`` pairs, where
+    ``draw(results, path)`` writes a PNG from a `Results` and returns False
+    when the cells it needs are missing.  Finished cells with the same id
+    and settings in the experiments named in ``shares_cells_with`` are
+    copied instead of retrained.
+    """
+
+    name: str
+    title: str
+    profiles: dict
+    run_cell: object
+    columns: tuple
+    id_labels: tuple  # (label, setting) pairs, e.g. (("T", "timesteps"), ("z", "z_dim"))
+    figures: tuple = ()
+    shares_cells_with: tuple = ()
+    notes: tuple = ()  # lines under the Markdown table, formatted with the profile's settings
+
+    def profile(self, quick=False):
+        return self.profiles["quick" if quick else "full"]
+
+    def cell_id(self, settings):
+        return "_".join(f"{label}{_id_value(settings[key])}" for label, key in self.id_labels)
+
+
+def _id_value(value):
+    return str(int(value)) if isinstance(value, bool) else str(value)
+
+
+@dataclass(frozen=True)
+class Cell:
+    index: int  # position in the experiment's cell list
+    id: str
+    settings: dict
+    grids: tuple  # indices of the grids that contain this cell
+
+
+def cells(experiment, quick=False):
+    """The experiment's cells, in a fixed order (the grids', then their axes')."""
+    profile = experiment.profile(quick)
+    found = {}
+    for g, grid in enumerate(profile.grids):
+        axes = list(grid)
+        for values in itertools.product(*(grid[axis] for axis in axes)):
+            settings = dict(profile.settings)
+            for axis, value in zip(axes, values):
+                # A tuple of settings is one axis whose values are tuples: points
+                # such as (timesteps, z_dim) at a fixed total latent size.
+                settings.update(zip(axis, value) if isinstance(axis, tuple) else [(axis, value)])
+            cell_id = experiment.cell_id(settings)
+            if cell_id in found:
+                if found[cell_id]["settings"] != settings:
+                    raise ValueError(f"{experiment.name}: two different cells are both named {cell_id}")
+                found[cell_id]["grids"].append(g)
+            else:
+                found[cell_id] = {"settings": settings, "grids": [g]}
+    return [Cell(i, cell_id, entry["settings"], tuple(entry["grids"]))
+            for i, (cell_id, entry) in enumerate(found.items())]
+
+
+# ---------------------------------------------------------------- shards
+
+def parse_shard(text, source="--shard"):
+    """``"i/n"`` -> (i, n), with 0 <= i < n."""
+    match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(text))
+    if not match:
+        raise MnistgenError(f"{source} must be I/N with 0 <= I < N (e.g. 0/4), got {text!r}")
+    return _checked_shard(int(match[1]), int(match[2]), source)
+
+
+def _checked_shard(index, count, source):
+    if count < 1 or not 0 <= index < count:
+        raise MnistgenError(f"{source}: shard index must be 0..N-1 and N at least 1, got {index}/{count}")
+    return index, count
+
+
+def _env_int(environ, name):
+    try:
+        return int(environ[name])
+    except ValueError:
+        raise MnistgenError(f"${name} must be an integer, got {environ[name]!r}") from None
+
+
+def shard_from_env(environ=None):
+    """The (i, n) of a SLURM job array or a Kubernetes indexed Job, or None.
+
+    SLURM: ``--array=A-B[:S]`` gives task ids A, A+S, ..., numbered here
+    0..N-1.  Kubernetes gives only ``JOB_COMPLETION_INDEX``; set
+    ``MNISTGEN_SHARD_COUNT`` to the Job's ``completions``.
+    """
+    environ = os.environ if environ is None else environ
+    if "SLURM_ARRAY_TASK_ID" in environ:
+        if "SLURM_ARRAY_TASK_COUNT" not in environ:
+            raise MnistgenError("$SLURM_ARRAY_TASK_ID is set but $SLURM_ARRAY_TASK_COUNT is not")
+        task = _env_int(environ, "SLURM_ARRAY_TASK_ID")
+        low = _env_int(environ, "SLURM_ARRAY_TASK_MIN") if "SLURM_ARRAY_TASK_MIN" in environ else 0
+        step = _env_int(environ, "SLURM_ARRAY_TASK_STEP") if "SLURM_ARRAY_TASK_STEP" in environ else 1
+        index, remainder = divmod(task - low, max(step, 1))
+        if remainder:
+            raise MnistgenError(f"SLURM array task {task} is not on the array's range {low}, {low + step}, ...")
+        return _checked_shard(index, _env_int(environ, "SLURM_ARRAY_TASK_COUNT"), "SLURM array")
+    if "JOB_COMPLETION_INDEX" in environ:
+        if SHARD_COUNT_ENV not in environ:
+            raise MnistgenError(f"$JOB_COMPLETION_INDEX is set: set ${SHARD_COUNT_ENV} to the number of shards "
+                                "(the Job's completions)")
+        return _checked_shard(_env_int(environ, "JOB_COMPLETION_INDEX"), _env_int(environ, SHARD_COUNT_ENV),
+                              "Kubernetes indexed Job")
+    return None
+
+
+def resolve_shard(text=None, environ=None):
+    """An explicit ``--shard`` wins over the environment; None means every cell."""
+    return parse_shard(text) if text is not None else shard_from_env(environ)
+
+
+def shard_cells(all_cells, shard):
+    """Cells i, i+n, i+2n, ...: consecutive cells (similar sizes) go to different shards."""
+    if shard is None:
+        return list(all_cells)
+    index, count = shard
+    return list(all_cells)[index::count]
+
+
+# ---------------------------------------------------------------- files
+
+def profile_root(results_dir, quick=False):
+    return os.path.join(results_dir, "quick") if quick else results_dir
+
+
+def experiment_dir(results_dir, name, quick=False):
+    return os.path.join(profile_root(results_dir, quick), name)
+
+
+def cell_dir(results_dir, name, cell_id, quick=False):
+    return os.path.join(experiment_dir(results_dir, name, quick), "cells", cell_id)
+
+
+def _tmp_name(path):
+    # Unique per writer: shards on several machines may write the same table at once.
+    folder, base = os.path.split(path)
+    return os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def write_text(path, text):
+    """Write under a unique temporary name, then rename: readers never see half a file."""
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "w", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except OSError as e:
+        raise MnistgenError(f"cannot write {path}: {e.strerror or e}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def write_arrays(path, arrays):
+    tmp = _tmp_name(path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez_compressed(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def _makedirs(path):
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as e:
+        raise MnistgenError(f"cannot create folder {path}: {e.strerror or e}") from None
+    if not os.access(path, os.W_OK):
+        raise MnistgenError(f"folder {path} is not writable")
+
+
+def read_record(path):
+    """The record in a cell.json, or None when the cell has not finished."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError) as e:
+        raise MnistgenError(f"unreadable cell file {path} ({type(e).__name__}); delete it to rerun the cell") from None
+
+
+def _check_settings(record, cell, path):
+    """A finished cell made with other settings must not pass for this one."""
+    saved = record.get("settings", {})
+    changed = sorted(k for k in set(saved) | set(cell.settings) if saved.get(k) != cell.settings.get(k))
+    if changed:
+        diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {cell.settings.get(k)!r}" for k in changed)
+        raise MnistgenError(f"{path} was made with other settings ({diffs}); move it away or use another --results")
+
+
+def _clean_cell(folder):
+    """Drop what a finished cell no longer needs: checkpoints, big generators, stray temporaries."""
+    run = os.path.join(folder, RUN_DIR)
+    for name in CHECKPOINTS:
+        path = os.path.join(run, name)
+        if os.path.exists(path):
+            os.remove(path)
+    generator = os.path.join(run, "generator.keras")
+    if os.path.exists(generator) and os.path.getsize(generator) >= KEEP_GENERATOR_BYTES:
+        os.remove(generator)
+    for base in (folder, run):
+        if os.path.isdir(base):
+            for name in os.listdir(base):
+                if name.endswith(".tmp") or ".tmp." in name:
+                    os.remove(os.path.join(base, name))
+
+
+# ---------------------------------------------------------------- running
+
+def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
+    """Run this shard's unfinished cells, then rebuild the tables.
+
+    Returns a dict with the counts of cells run, skipped and copied, and
+    the paths of the tables.
+    """
+    from mnistgen_tf.train import provenance
+
+    all_cells = cells(experiment, quick)
+    mine = shard_cells(all_cells, shard)
+    exp_dir = experiment_dir(results_dir, experiment.name, quick)
+    _makedirs(os.path.join(exp_dir, "cells"))
+    if quick:  # tiny runs are for tests and CI, never for committing
+        ignore = os.path.join(profile_root(results_dir, quick), ".gitignore")
+        if not os.path.exists(ignore):
+            write_text(ignore, "*\n")
+    shard_text = "all" if shard is None else f"{shard[0]}/{shard[1]}"
+    log(f"{experiment.name} ({'quick' if quick else 'full'} profile): {len(mine)} of {len(all_cells)} cells "
+        f"in shard {shard_text}, results in {exp_dir}")
+    counts = {"ran": 0, "skipped": 0, "copied": 0}
+    for k, cell in enumerate(mine, 1):
+        folder = os.path.join(exp_dir, "cells", cell.id)
+        record_path = os.path.join(folder, CELL_FILE)
+        record = read_record(record_path)
+        if record is not None:
+            _check_settings(record, cell, record_path)
+            _clean_cell(folder)  # in case a run died between cell.json and the clean-up
+            counts["skipped"] += 1
+            log(f"[{k}/{len(mine)}] {cell.id}: finished before, skipped")
+            continue
+        if _copy_shared_cell(experiment, results_dir, quick, cell, folder):
+            counts["copied"] += 1
+            log(f"[{k}/{len(mine)}] {cell.id}: copied from an identical finished cell")
+            continue
+        _makedirs(folder)
+        log(f"[{k}/{len(mine)}] {cell.id}: running")
+        started = time.perf_counter()
+        record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose)
+        record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
+                  "index": cell.index, "settings": cell.settings, **record,
+                  "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
+                  "provenance": provenance()}
+        write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
+        write_text(record_path, json.dumps(record, indent=2) + "\n")
+        _clean_cell(folder)
+        counts["ran"] += 1
+        log(f"[{k}/{len(mine)}] {cell.id}: done in {record['wall_seconds']:.0f} s")
+    paths = aggregate(experiment, results_dir, quick)
+    log("wrote " + ", ".join(paths))
+    return {**counts, "cells": len(mine), "paths": paths}
+
+
+def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
+    """Copy a finished identical cell of a sibling experiment; True when done."""
+    for other in experiment.shares_cells_with:
+        source = cell_dir(results_dir, other, cell.id, quick)
+        record = read_record(os.path.join(source, CELL_FILE))
+        if record is None or record.get("settings") != cell.settings:
+            continue
+        # Everything but cell.json (written last, below), checkpoints and temporaries.
+        skip = shutil.ignore_patterns(CELL_FILE, *CHECKPOINTS, ".*", "*.tmp", "*.tmp.*")
+        shutil.copytree(source, folder, ignore=skip, dirs_exist_ok=True)
+        record = {**record, "experiment": experiment.name, "index": cell.index,
+                  "copied_from": os.path.relpath(source, folder)}
+        write_text(os.path.join(folder, CELL_FILE), json.dumps(record, indent=2) + "\n")  # last: marks it finished
+        return True
+    return False
+
+
+# ---------------------------------------------------------------- reading results back
+
+class Results:
+    """The finished cells of one experiment and profile, read back from their files."""
+
+    def __init__(self, experiment, results_dir, quick=False):
+        self.experiment = experiment
+        self.quick = quick
+        self.profile = experiment.profile(quick)
+        self.dir = experiment_dir(results_dir, experiment.name, quick)
+        self.cells = cells(experiment, quick)
+        self.records = []
+        for cell in self.cells:
+            path = os.path.join(self.dir, "cells", cell.id, CELL_FILE)
+            record = read_record(path)
+            if record is not None:
+                _check_settings(record, cell, path)
+                self.records.append(record)
+        finished = {r["cell"] for r in self.records}
+        self.missing = [cell.id for cell in self.cells if cell.id not in finished]
+
+    def in_grid(self, index):
+        """Finished records of the cells that grid `index` declares, in cell order."""
+        ids = {cell.id for cell in self.cells if index in cell.grids}
+        return [r for r in self.records if r["cell"] in ids]
+
+    def featured(self, role):
+        """The finished record of the cell shown in figure role `role`, or None."""
+        wanted = self.profile.featured.get(role, {})
+        for record in self.records:
+            if all(record["settings"].get(k) == v for k, v in wanted.items()):
+                return record
+        return None
+
+    def arrays(self, record):
+        path = os.path.join(self.dir, "cells", record["cell"], FIGURE_DATA)
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                return {key: data[key] for key in data.files}
+        except (OSError, ValueError) as e:
+            raise MnistgenError(f"cannot read figure data {path} ({type(e).__name__})") from None
+
+
+def aggregate(experiment, results_dir, quick=False):
+    """table.csv, table.md and timing.csv from the finished cells; returns their paths."""
+    results = Results(experiment, results_dir, quick)
+    if not os.path.isdir(results.dir):
+        raise MnistgenError(f"no results of {experiment.name} in {profile_root(results_dir, quick)}: "
+                            f"run `mnistgen sweep {experiment.name}{' --quick' * quick}` first")
+    settings = results.profile.settings
+    headers = ["cell"] + [c.header.format(**settings) for c in experiment.columns]
+    rows = [[r["cell"]] + [c.text(r) for c in experiment.columns] for r in results.records]
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(headers)
+    writer.writerows(rows)
+    table_csv = os.path.join(results.dir, "table.csv")
+    write_text(table_csv, buffer.getvalue())
+
+    table_md = os.path.join(results.dir, "table.md")
+    write_text(table_md, _markdown(experiment, results, headers, rows))
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["cell", "train_seconds", "epochs_this_session", "seconds_per_epoch", "eval_seconds",
+                     "wall_seconds", "date", "machine", "git_commit", "shard", "copied_from"])
+    for r in results.records:
+        timing, prov = r.get("timing", {}), r.get("provenance", {})
+        writer.writerow([r["cell"], timing.get("train_seconds"), timing.get("epochs_this_session"),
+                         timing.get("seconds_per_epoch"), timing.get("eval_seconds"), r.get("wall_seconds"),
+                         prov.get("date"), prov.get("machine"), prov.get("git_commit"), r.get("shard"),
+                         r.get("copied_from", "")])
+    timing_csv = os.path.join(results.dir, "timing.csv")
+    write_text(timing_csv, buffer.getvalue())
+    return [table_csv, table_md, timing_csv]
+
+
+def _markdown(experiment, results, headers, rows):
+    settings = results.profile.settings
+    axes = {name for grid in results.profile.grids for axis in grid
+            for name in (axis if isinstance(axis, tuple) else (axis,))}
+    fixed = ", ".join(f"{k}={v}" for k, v in settings.items() if k not in axes)
+    done = f"{len(results.records)} of {len(results.cells)} cells finished"
+    if results.missing:
+        done += "; missing: " + ", ".join(results.missing)
+    lines = [f"# {experiment.title}", "",
+             f"Profile `{'quick' if results.quick else 'full'}`. {done}.", "",
+             f"Settings of every cell: `{fixed}`.", "",
+             "| " + " | ".join(headers) + " |",
+             "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    notes = [note.format(**settings) for note in experiment.notes]
+    notes.append("Each cell's settings, metrics, sample counts and provenance: `cells/<cell>/cell.json`; "
+                 "wall times, dates, machines and commits: `timing.csv`.")
+    lines += [""] + [f"- {note}" for note in notes]
+    return "\n".join(lines) + "\n"
+
+
+def make_figures(experiments, results_dir, quick=False, log=print):
+    """Draw every experiment's figures from its saved cells into RESULTS/figures/.
+
+    Figures whose cells are missing are skipped with a message; returns the
+    paths written.
+    """
+    out = os.path.join(profile_root(results_dir, quick), "figures")
+    written = []
+    for experiment in experiments:
+        if not os.path.isdir(experiment_dir(results_dir, experiment.name, quick)):
+            log(f"{experiment.name}: no results in {profile_root(results_dir, quick)}, no figures")
+            continue
+        results = Results(experiment, results_dir, quick)
+        for filename, draw in experiment.figures:
+            _makedirs(out)
+            path = os.path.join(out, filename)
+            tmp = _tmp_name(path)
+            try:
+                if not draw(results, tmp):
+                    log(f"{filename}: skipped, its cells of {experiment.name} are not finished")
+                    continue
+                os.replace(tmp, path)
+            finally:
+                if os.path.exists(tmp):
+                    os.remove(tmp)
+            written.append(path)
+    return written

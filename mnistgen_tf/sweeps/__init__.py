@@ -1,0 +1,17 @@
+"""The experiments `mnistgen sweep` and `mnistgen figures` know, by name.
+
+Each module here declares one `mnistgen_tf.sweep.Experiment` (grids,
+profiles, table columns, figures); the scripts in ``experiments/`` run them.
+"""
+
+from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.sweeps import thesis_conditional, thesis_timesteps
+
+EXPERIMENTS = {module.EXPERIMENT.name: module.EXPERIMENT for module in (thesis_timesteps, thesis_conditional)}
+
+
+def get_experiment(name):
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise MnistgenError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}") from None

@@ -1,0 +1,166 @@
+"""One DRAW cell of a sweep: train (resuming), evaluate, keep the figures' arrays.
+
+A cell's settings are `train.DRAW_DEFAULTS` options plus the evaluation
+settings in `EVAL_DEFAULTS`.  Training goes to ``CELL/run/`` with
+``resume=True``, so a cell interrupted after some epochs continues from its
+last checkpoint.  Evaluation is `mnistgen_tf.evaluate` on the test split.
+"""
+
+import json
+import logging
+import os
+import time
+
+import keras
+
+from mnistgen_tf import data
+from mnistgen_tf.evaluate import figure_samples, sample_metrics, test_split_metrics, to_uint8
+from mnistgen_tf.metrics.features import get_extractor
+from mnistgen_tf.metrics.fid import stats_of_split
+from mnistgen_tf.sweep import Column
+from mnistgen_tf.train import DRAW_DEFAULTS, train_draw
+
+EVAL_DEFAULTS = {
+    "test_images": None,  # None: the whole test split
+    "fid_samples": 10_000,
+    "features": "mnist",  # the FID's feature extractor (and the label classifier)
+    "figure_images": 8,  # test images whose canvases after every step are kept
+    "figure_samples": 64,
+    "figure_digit": 9,  # digit of the kept samples of a conditional model (thesis Figure 4.2)
+}
+
+# The paper's settings for the thesis's MNIST sweeps (chapters 3-4).  The
+# thesis's loss scaling collapses the posterior on MNIST (every latent
+# variable inactive), so the sweeps train on the ELBO; loss_scaling="thesis"
+# is one setting away.  4 epochs of the training split (55,000 images; the
+# last 5,000 are held out for validation) fit both sweeps (9 + 6 cells
+# trained) in about 90 minutes on a shared 2-core CPU, where an epoch takes
+# roughly 6 s per timestep at LSTM 256 (timing.csv records every cell's).
+FULL_SETTINGS = {
+    "dataset": "mnist", "units": 256, "shared_weights": True, "reconstruction": "bce",
+    "loss_scaling": "elbo", "binarize": False, "epochs": 4, "batch_size": 100, "learning_rate": 1e-3,
+    "subset": None, **EVAL_DEFAULTS,
+}
+# Tiny: 270 training images, one epoch, LSTM 32, 300 test images, 200 samples
+# (above the 128 features of mnist-cnn, so the FID's covariance is full rank).
+QUICK_SETTINGS = {**FULL_SETTINGS, "units": 32, "epochs": 1, "subset": 300, "test_images": 300,
+                  "fid_samples": 200}
+
+ID_LABELS = (("T", "timesteps"), ("z", "z_dim"), ("cond", "conditional"), ("seed", "seed"))
+
+
+def total_latent(size, timesteps):
+    """(T, z) points with T * z = size, for a tuple axis ("timesteps", "z_dim")."""
+    return tuple((t, size // t) for t in timesteps if size % t == 0)
+
+
+def epochs_text(settings):
+    return f"{settings['epochs']} epoch" + "s" * (settings["epochs"] != 1)
+
+
+def latent_size(record):
+    return record["settings"]["timesteps"] * record["settings"]["z_dim"]
+
+
+# Columns every DRAW table shows; experiments pick and extend them.
+COLUMNS = {
+    "T": Column("T", "settings.timesteps"),
+    "z": Column("z", "settings.z_dim"),
+    "Tz": Column("T·z", latent_size),
+    "cond": Column("conditional", "settings.conditional"),
+    "seed": Column("seed", "settings.seed"),
+    "params": Column("parameters", "parameters"),
+    "bce": Column("BCE per pixel", "metrics.bce_per_pixel", ".5f"),
+    "elbo": Column("-ELBO (nats)", "metrics.neg_elbo_nats", ".2f"),
+    "kl": Column("KL (nats)", "metrics.kl_nats", ".2f"),
+    "fid": Column("FID[{features}-cnn], {fid_samples} samples", "metrics.fid", ".3f"),
+    "accuracy": Column("label accuracy", "metrics.label_accuracy", ".4f"),
+    "variance_law": Column("variance law", "metrics.variance_law", ".4f"),
+    "inactive": Column("inactive", "metrics.inactive_count"),
+    "inactive_fraction": Column("inactive fraction", "metrics.inactive_fraction", ".4f"),
+}
+
+
+class _NoRetracingWarnings(logging.Filter):
+    """Every cell builds new models, so TensorFlow's warnings about retracing say nothing here."""
+
+    def filter(self, record):
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+def _quiet_retracing():
+    logger = logging.getLogger("tensorflow")
+    if not any(isinstance(f, _NoRetracingWarnings) for f in logger.filters):
+        logger.addFilter(_NoRetracingWarnings())
+
+
+def _epochs_done(run_dir):
+    try:
+        with open(os.path.join(run_dir, "state.json")) as f:
+            return json.load(f)["epochs_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def run_draw_cell(cell_dir, settings, verbose=0):
+    """Train and evaluate one DRAW cell; returns ``(record, arrays)`` for `sweep.run`."""
+    unknown = set(settings) - set(DRAW_DEFAULTS) - set(EVAL_DEFAULTS)
+    if unknown:
+        raise ValueError(f"unknown DRAW cell settings: {sorted(unknown)}")
+    _quiet_retracing()
+    train_options = {k: v for k, v in settings.items() if k in DRAW_DEFAULTS}
+    evaluation = {**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS}}
+    run_dir = os.path.join(cell_dir, "run")
+
+    done_before = _epochs_done(run_dir)
+    started = time.perf_counter()
+    trainer, generator, config = train_draw(run_dir, resume=True, verbose=verbose, **train_options)
+    train_seconds = time.perf_counter() - started
+    epochs_run = max(config["epochs"] - done_before, 0)
+    with open(os.path.join(run_dir, "run.json")) as f:
+        run_info = json.load(f)
+
+    started = time.perf_counter()
+    seed = config["seed"]
+    images, labels = data.load(config["dataset"], "test")
+    n_test = evaluation["test_images"] or len(images)
+    x = data.to_float(images[:n_test], config["binarize"])
+    metrics, latent, canvases = test_split_metrics(trainer, x, labels[:n_test], seed, evaluation["figure_images"])
+    extractor = get_extractor(evaluation["features"])
+    reference = stats_of_split(config["dataset"], "test", extractor)  # cached after the first cell
+    metrics.update(sample_metrics(generator, extractor, reference, evaluation["fid_samples"], seed))
+    samples, digit = figure_samples(generator, evaluation["figure_samples"], evaluation["figure_digit"], seed)
+    eval_seconds = time.perf_counter() - started
+
+    kl_per_step = metrics.pop("kl_per_step_nats")
+    per_digit = metrics.pop("label_accuracy_per_digit", None)
+    metrics.update(variance_law=latent.overall_variance_law, inactive_count=latent.inactive_count,
+                   inactive_fraction=latent.inactive_fraction)
+    shape = x.shape[1:]  # (H, W, C)
+    record = {
+        "metrics": metrics,
+        "label_accuracy_per_digit": per_digit,
+        "latent": {**latent.to_dict(), "kl_per_step_nats": kl_per_step},
+        "samples": {"test_split": f"{config['dataset']}:test", "test_images": n_test,
+                    "fid_samples": evaluation["fid_samples"], "fid_reference": f"{config['dataset']}:test",
+                    "fid_reference_images": reference.count, "label_samples": evaluation["fid_samples"]
+                    if per_digit is not None else None},
+        "extractor": extractor.name,
+        "epochs": config["epochs"],
+        "train_images": run_info["train_images"],
+        "val_images": run_info["val_images"],
+        "parameters": trainer.count_params(),
+        "generator_parameters": generator.count_params(),
+        "timing": {"train_seconds": round(train_seconds, 1), "resumed_from_epoch": done_before,
+                   "epochs_this_session": epochs_run,
+                   "seconds_per_epoch": round(train_seconds / epochs_run, 1) if epochs_run else None,
+                   "eval_seconds": round(eval_seconds, 1)},
+    }
+    arrays = {
+        "test_images": to_uint8(x[:evaluation["figure_images"]]),
+        "reconstruction_steps": to_uint8(canvases.reshape(len(canvases), trainer.timesteps, *shape)),
+        "samples": to_uint8(samples),
+        "samples_digit": digit,
+    }
+    keras.backend.clear_session()  # the next cell builds new models; free this one's graphs
+    return record, arrays
