@@ -40,6 +40,8 @@ def generator_inputs(generator, n, digits=None, seed=None):
     """Noise and labels for `n` images; `digits` is one int or a sequence of n."""
     if n <= 0:
         raise MnistgenError(f"the number of images must be positive, got {n}")
+    if digits is not None and not np.issubdtype(np.asarray(digits).dtype, np.integer):
+        raise MnistgenError(f"digits must be integers 0-9, got {digits!r}")
     rng = np.random.default_rng(seed)
     inputs = {}
     for tensor in generator.inputs:

@@ -2,26 +2,15 @@
 
 import csv
 import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 
+from cli_helpers import assert_one_line_error, mnistgen
+
 TINY = ["--timesteps", "2", "--z-dim", "2", "--units", "8", "--subset", "200", "--batch-size", "50"]
 
 
-def mnistgen(*args):
-    return subprocess.run([sys.executable, "-m", "mnistgen_tf.cli", *map(str, args)],
-                          capture_output=True, text=True)
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr[-1500:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 @pytest.fixture(scope="module")

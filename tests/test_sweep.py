@@ -21,6 +21,8 @@ from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.sweep import Column, Experiment, Profile
 from mnistgen_tf.sweeps import EXPERIMENTS
 
+from cli_helpers import assert_one_line_error
+
 TIMESTEPS = EXPERIMENTS["thesis_timesteps"]
 CONDITIONAL = EXPERIMENTS["thesis_conditional"]
 
@@ -32,12 +34,6 @@ def clean_env(**extra):
     return {**env, **extra}
 
 
-def assert_one_line_error(result, *fragments):
-    assert result.returncode == 2, result.stderr[-1500:]
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0]
 
 
 # ---------------------------------------------------------------- cells and shards (no training)
