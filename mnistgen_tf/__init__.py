@@ -36,6 +36,7 @@ _import_tensorflow_quietly()
 
 from mnistgen_tf.errors import MnistgenError  # noqa: E402
 from mnistgen_tf.models import draw  # noqa: E402,F401  (registers the DRAW classes)
+from mnistgen_tf.models import label_decoders  # noqa: E402,F401  (registers RowPositions)
 
 __all__ = ["MnistgenError"]
 __version__ = "0.1.0"

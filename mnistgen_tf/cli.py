@@ -72,6 +72,36 @@ def _train_draw(args):
     print(f"wrote {os.path.join(args.out, 'generator.keras')}")
 
 
+# Spelled out here so that parsing stays free of TensorFlow; tests check it against the module.
+LABEL_DECODER_VARIANTS = ("A", "B", "transformer-1", "transformer-6", "decoder-only")
+
+
+def _add_train_label_decoder(sub):
+    p = sub.add_parser("label-decoder", help="label -> image decoders (Model A/B, transformers, decoder-only)",
+                       description="Train a model that receives only a digit label and outputs one image, with "
+                                   "BCE against the training images, as in the Italian report. Writes "
+                                   "DIR/generator.keras, DIR/history.csv, DIR/config.json and checkpoints "
+                                   "for --resume.")
+    p.add_argument("--variant", required=True, choices=LABEL_DECODER_VARIANTS,
+                   help="A: dense, latent 10; B: dense, latent 1; transformer-1/-6: 1+1 or 6+6 layers; "
+                        "decoder-only: no encoder, no attention")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder")
+    p.add_argument("--epochs", type=_positive, default=3)
+    p.add_argument("--batch-size", type=_positive, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--subset", type=_positive, metavar="N", help="train on the first N training images only")
+    p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
+    p.set_defaults(run=_train_label_decoder)
+
+
+def _train_label_decoder(args):
+    from mnistgen_tf.models.label_decoders import train_label_decoder
+
+    train_label_decoder(args.out, args.variant, epochs=args.epochs, batch_size=args.batch_size,
+                        seed=args.seed, subset=args.subset, resume=args.resume)
+    print(f"wrote {os.path.join(args.out, 'generator.keras')}")
+
+
 def _check_output(path):
     if not path.endswith((".png", ".npy")):
         raise MnistgenError(f"--out must end in .png or .npy, got {path}")
@@ -165,7 +195,9 @@ def build_parser():
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     train = commands.add_parser("train", help="train a model", description="Train a model into a run folder.")
-    _add_train_draw(train.add_subparsers(dest="model", required=True, parser_class=_Parser))
+    models = train.add_subparsers(dest="model", required=True, parser_class=_Parser)
+    _add_train_draw(models)
+    _add_train_label_decoder(models)
 
     p = commands.add_parser("sample", help="draw images from a saved generator",
                             description="Draw N images from GENERATOR (.keras) into a PNG grid or a .npy array. "
