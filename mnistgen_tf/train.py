@@ -115,7 +115,7 @@ def fit(model, train_ds, val_ds, out_dir, epochs, resume=False, tensorboard=Fals
         callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
     if initial_epoch < epochs:
         model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=verbose)
+                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles itself
     best_path = os.path.join(out_dir, "best.keras")
     if not os.path.exists(best_path):
         raise MnistgenError(f"training in {out_dir} produced no finite validation loss (diverged?)")
