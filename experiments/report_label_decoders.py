@@ -45,7 +45,8 @@ from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.models.label_decoders import (VARIANTS, class_means, digit_images, per_digit_bce,
                                                train_label_decoder)
 from mnistgen_tf.sampling import load_generator
-from mnistgen_tf.train import atomic_write_text, provenance
+from mnistgen_tf.files import write_text
+from mnistgen_tf.train import provenance
 
 EXPERIMENT = "report_label_decoders"
 NAMES = {"A": "Model A", "B": "Model B", "transformer-1": "Transformer 1+1",
@@ -88,7 +89,7 @@ def run_variant(variant, args, run_dir, test, classifier):
               "digits_recognised": sum(p == d for d, p in enumerate(predicted)) / 10,
               "generator_bytes": os.path.getsize(os.path.join(run_dir, "generator.keras")),
               **provenance()}
-    atomic_write_text(result_path, json.dumps(result, indent=2))
+    write_text(result_path, json.dumps(result, indent=2))
     # Only the generator is kept: the trainer checkpoints are for --resume and weigh more.
     for name in CHECKPOINTS:
         if os.path.exists(os.path.join(run_dir, name)):
@@ -173,9 +174,9 @@ def write_tables(results, refs, args, root):
 
     settings = {"command": command, "seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size,
                 "subset": args.subset, "tolerance": TOLERANCE, "classifier": "mnist-cnn", **prov}
-    atomic_write_text(stem + ".json", json.dumps(
+    write_text(stem + ".json", json.dumps(
         {"settings": settings, "rows": rows, "runs": {v: r for v, r in results.items()}}, indent=2))
-    atomic_write_text(stem + ".md", markdown(rows, settings, results))
+    write_text(stem + ".md", markdown(rows, settings, results))
 
 
 def markdown(rows, settings, results):

@@ -52,7 +52,8 @@ from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.metrics.features import EXTRACTORS, get_extractor
 from mnistgen_tf.metrics.frechet import RankDeficientCovarianceWarning, fid_from_stats, stats_of
-from mnistgen_tf.train import atomic_write_text, provenance
+from mnistgen_tf.files import write_text
+from mnistgen_tf.train import provenance
 
 DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 PAPER_SAME = 11.1349125  # Table 2.1, Inception features
@@ -217,9 +218,9 @@ def run(args, argv=None):
     base = os.path.join(args.out, f"thesis_fid_sanity{suffix}")
     figure = os.path.join(figures, f"thesis_fig2_3_fid_repeated{suffix}.png")
     meta["figure"] = figure
-    atomic_write_text(base + ".csv", csv_text(rows))
-    atomic_write_text(base + ".md", markdown_text(rows, meta, notes))
-    atomic_write_text(base + ".json", json.dumps({"rows": rows, "notes": notes, **meta}, indent=2) + "\n")
+    write_text(base + ".csv", csv_text(rows))
+    write_text(base + ".md", markdown_text(rows, meta, notes))
+    write_text(base + ".json", json.dumps({"rows": rows, "notes": notes, **meta}, indent=2) + "\n")
     save_figure(rows, meta, figure)
     return {"rows": rows, "paths": [base + ".csv", base + ".md", base + ".json", figure], **meta}
 

@@ -41,12 +41,12 @@ import os
 import re
 import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.files import ensure_dir, tmp_name, write_arrays, write_text
 
 SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
 CELL_FILE = "cell.json"
@@ -247,46 +247,6 @@ def cell_dir(results_dir, name, cell_id, quick=False):
     return os.path.join(experiment_dir(results_dir, name, quick), "cells", cell_id)
 
 
-def _tmp_name(path):
-    # Unique per writer: shards on several machines may write the same table at once.
-    folder, base = os.path.split(path)
-    return os.path.join(folder, f".{base}.{uuid.uuid4().hex[:12]}.tmp")
-
-
-def write_text(path, text):
-    """Write under a unique temporary name, then rename: readers never see half a file."""
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "w", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        raise MnistgenError(f"cannot write {path}: {e.strerror or e}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def write_arrays(path, arrays):
-    tmp = _tmp_name(path)
-    try:
-        with open(tmp, "wb") as f:
-            np.savez_compressed(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
-def _makedirs(path):
-    try:
-        os.makedirs(path, exist_ok=True)
-    except OSError as e:
-        raise MnistgenError(f"cannot create folder {path}: {e.strerror or e}") from None
-    if not os.access(path, os.W_OK):
-        raise MnistgenError(f"folder {path} is not writable")
-
-
 def read_record(path):
     """The record in a cell.json, or None when the cell has not finished."""
     if not os.path.exists(path):
@@ -337,7 +297,7 @@ def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
     all_cells = cells(experiment, quick)
     mine = shard_cells(all_cells, shard)
     exp_dir = experiment_dir(results_dir, experiment.name, quick)
-    _makedirs(os.path.join(exp_dir, "cells"))
+    ensure_dir(os.path.join(exp_dir, "cells"))
     if quick:  # tiny runs are for tests and CI, never for committing
         ignore = os.path.join(profile_root(results_dir, quick), ".gitignore")
         if not os.path.exists(ignore):
@@ -360,7 +320,7 @@ def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
             counts["copied"] += 1
             log(f"[{k}/{len(mine)}] {cell.id}: copied from an identical finished cell")
             continue
-        _makedirs(folder)
+        ensure_dir(folder)
         log(f"[{k}/{len(mine)}] {cell.id}: running")
         started = time.perf_counter()
         record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose)
@@ -508,9 +468,9 @@ def make_figures(experiments, results_dir, quick=False, log=print):
             continue
         results = Results(experiment, results_dir, quick)
         for filename, draw in experiment.figures:
-            _makedirs(out)
+            ensure_dir(out)
             path = os.path.join(out, filename)
-            tmp = _tmp_name(path)
+            tmp = tmp_name(path)
             try:
                 if not draw(results, tmp):
                     log(f"{filename}: skipped, its cells of {experiment.name} are not finished")

@@ -25,14 +25,8 @@ import keras
 
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.files import ensure_dir, write_text
 from mnistgen_tf.models.draw import build_draw, build_generator
-
-
-def atomic_write_text(path, text):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
 
 
 def atomic_save(model, path):
@@ -78,7 +72,7 @@ class RunCheckpoint(keras.callbacks.Callback):
             atomic_save(self.model, os.path.join(self.out_dir, "best.keras"))
         atomic_save(self.model, os.path.join(self.out_dir, "last.keras"))
         state = {"epochs_done": epoch + 1, "best_val_loss": self.best}
-        atomic_write_text(os.path.join(self.out_dir, "state.json"), json.dumps(state))
+        write_text(os.path.join(self.out_dir, "state.json"), json.dumps(state))
 
 
 def _trim_history(path, rows):
@@ -144,13 +138,8 @@ def prepare_run_dir(out_dir, config, resume):
         changed = sorted(k for k in config if k not in ("epochs",) and saved.get(k) != config[k])
         if changed:
             raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: {', '.join(changed)}")
-    try:
-        os.makedirs(out_dir, exist_ok=True)
-    except OSError as e:
-        raise MnistgenError(f"cannot create run folder {out_dir}: {e.strerror}") from None
-    if not os.access(out_dir, os.W_OK):
-        raise MnistgenError(f"run folder {out_dir} is not writable")
-    atomic_write_text(config_path, json.dumps(config, indent=2))
+    ensure_dir(out_dir)
+    write_text(config_path, json.dumps(config, indent=2))
 
 
 DRAW_DEFAULTS = {
@@ -192,5 +181,5 @@ def train_draw(out_dir, resume=False, tensorboard=False, verbose="auto", **optio
     run_info = {"config": config, "train_images": len(x_train), "val_images": len(x_val),
                 "parameters": model.count_params(), "wall_time_s_last_session": round(time.time() - started, 1),
                 **made_by}
-    atomic_write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
+    write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
     return model, generator, config

@@ -59,8 +59,8 @@ from keras import layers, ops
 
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.train import (atomic_save, atomic_write_text, fit, prepare_run_dir, provenance,
-                               split_train_val)
+from mnistgen_tf.files import write_text
+from mnistgen_tf.train import atomic_save, fit, prepare_run_dir, provenance, split_train_val
 
 NUM_CLASSES = 10
 ROWS, COLS = 28, 28
@@ -302,7 +302,7 @@ def train_label_decoder(out_dir, variant="A", epochs=3, batch_size=16, seed=0, s
     run_info = {"config": config, "train_images": len(x_train), "val_images": len(x_val),
                 "parameters": generator.count_params(), "wall_time_s_last_session": round(wall, 1),
                 "epochs_before_last_session": epochs_before, **provenance()}
-    atomic_write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
+    write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
     return generator, config
 
 
