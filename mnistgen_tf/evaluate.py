@@ -19,13 +19,14 @@ only.
 
 From the generator: the FID of ``n`` samples against the cached statistics
 of the whole test split and, when conditional, how often the shipped
-classifier reads the asked-for digit.  Samples are drawn as
-`stats_of_generator` draws them (batch i with seed + i; conditional
-generators cycle the digits 0-9), so the FID equals ``mnistgen fid``'s.
+classifier reads the asked-for digit.  Samples come from
+`sample_batches`, as for `stats_of_generator`, so the FID equals
+``mnistgen fid``'s.
 """
 
 import numpy as np
 
+from mnistgen_tf.metrics.fid import sample_batches
 from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
 from mnistgen_tf.metrics.latent import latent_report
 from mnistgen_tf.sampling import is_conditional, sample
@@ -75,20 +76,18 @@ def test_split_metrics(trainer, images, labels, seed=0, keep=8, batch_size=500):
 
 def sample_metrics(generator, extractor, reference, n, seed=0, batch_size=1000):
     """FID of `n` samples against `reference` statistics, and label accuracy when conditional."""
-    conditional = is_conditional(generator)
     stats = FeatureStats()
     hits, counts = np.zeros(10), np.zeros(10)
-    for i, start in enumerate(range(0, n, batch_size)):
-        count = min(batch_size, n - start)
-        digits = np.arange(start, start + count) % 10 if conditional else None
-        images = sample(generator, count, digits, seed=seed + i)
-        stats.update(extractor(images))
-        if conditional:
-            predicted = extractor.classify(images)
+    for digits, images in sample_batches(generator, n, seed, batch_size):
+        if digits is None:
+            stats.update(extractor(images))
+        else:
+            features, predicted = extractor.features_and_labels(images)
+            stats.update(features)
             np.add.at(counts, digits, 1)
             np.add.at(hits, digits, predicted == digits)
     metrics = {"fid": fid_from_stats(stats, reference)}
-    if conditional:
+    if counts.sum():  # only conditional generators have digits to check
         metrics["label_accuracy"] = float(hits.sum() / counts.sum())
         metrics["label_accuracy_per_digit"] = (hits / np.maximum(counts, 1)).tolist()
     return metrics

@@ -14,7 +14,6 @@ Every file is written under a temporary name and renamed, so a run killed at
 any moment leaves the previous good copy in place.
 """
 
-import csv
 import json
 import os
 import platform
@@ -75,15 +74,22 @@ class RunCheckpoint(keras.callbacks.Callback):
         write_text(os.path.join(self.out_dir, "state.json"), json.dumps(state))
 
 
+def epochs_done(out_dir):
+    """Epochs finished in the run folder `out_dir` (0 before the first one)."""
+    try:
+        with open(os.path.join(out_dir, "state.json")) as f:
+            return json.load(f)["epochs_done"]
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
 def _trim_history(path, rows):
     """Keep the header and the first `rows` epochs (the ones last.keras has seen)."""
     if not os.path.exists(path):
         return
     with open(path, newline="") as f:
-        lines = list(csv.reader(f))
-    with open(path + ".tmp", "w", newline="") as f:
-        csv.writer(f).writerows(lines[: rows + 1])
-    os.replace(path + ".tmp", path)
+        lines = f.readlines()  # one line per epoch: CSVLogger writes only numbers
+    write_text(path, "".join(lines[: rows + 1]))
 
 
 def fit(model, train_ds, val_ds, out_dir, epochs, resume=False, tensorboard=False, verbose="auto"):

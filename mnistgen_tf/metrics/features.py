@@ -110,9 +110,14 @@ class ClassifierFeatures:
         """Class probabilities of shape (n, 10)."""
         return self._run(images)[1]
 
+    def features_and_labels(self, images):
+        """Features (n, dim) and predicted labels (n,) from one pass of the network."""
+        features, probabilities = self._run(images)
+        return features, np.argmax(probabilities, axis=-1).astype(np.int64)
+
     def classify(self, images):
         """Predicted labels (int64) of shape (n,)."""
-        return np.argmax(self.probabilities(images), axis=-1).astype(np.int64)
+        return self.features_and_labels(images)[1]
 
     predict_labels = classify
 

@@ -19,6 +19,7 @@ import numpy as np
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
+from mnistgen_tf.sampling import is_conditional, load_generator, sample
 
 DEFAULT_GENERATED = 10_000
 
@@ -35,20 +36,25 @@ def stats_of_images(images, extractor, batch_size=1000):
     return stats
 
 
-def stats_of_generator(generator, extractor, n, seed=0, batch_size=1000):
-    """Statistics of `n` samples, drawn and featurised a batch at a time."""
-    from mnistgen_tf.sampling import sample
+def sample_batches(generator, n, seed=0, batch_size=1000):
+    """`n` samples a batch at a time, as ``(digits, images)``; batch i is drawn with seed + i.
 
-    stats = FeatureStats()
+    Conditional generators cycle the digits 0-9 across batches; for the others
+    `digits` is None.
+    """
+    conditional = is_conditional(generator)
     for i, start in enumerate(range(0, n, batch_size)):
         count = min(batch_size, n - start)
-        digits = (np.arange(start, start + count) % 10) if _is_conditional(generator) else None
-        stats.update(extractor(sample(generator, count, digits, seed=seed + i)))
+        digits = np.arange(start, start + count) % 10 if conditional else None
+        yield digits, sample(generator, count, digits, seed=seed + i)
+
+
+def stats_of_generator(generator, extractor, n, seed=0, batch_size=1000):
+    """Statistics of `n` samples, drawn and featurised a batch at a time."""
+    stats = FeatureStats()
+    for _, images in sample_batches(generator, n, seed, batch_size):
+        stats.update(extractor(images))
     return stats
-
-
-def _is_conditional(generator):
-    return any(t.name == "label" for t in generator.inputs)
 
 
 def stats_of_split(name, split, extractor, n=None):
@@ -79,8 +85,6 @@ def stats_of_source(source, extractor, n=None, seed=0):
             raise MnistgenError(f"cannot read images from {source}: {e}") from None
         return stats_of_images(np.asarray(images[:n]), extractor)
     if source.endswith(".keras"):
-        from mnistgen_tf.sampling import load_generator
-
         return stats_of_generator(load_generator(source), extractor, n or DEFAULT_GENERATED, seed)
     name, _, split = source.partition(":")
     if name in data.DATASETS and split in data.SPLITS:

@@ -60,7 +60,7 @@ from keras import layers, ops
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.files import write_text
-from mnistgen_tf.train import atomic_save, fit, prepare_run_dir, provenance, split_train_val
+from mnistgen_tf.train import atomic_save, epochs_done, fit, prepare_run_dir, provenance, split_train_val
 
 NUM_CLASSES = 10
 ROWS, COLS = 28, 28
@@ -288,7 +288,7 @@ def train_label_decoder(out_dir, variant="A", epochs=3, batch_size=16, seed=0, s
     (x_train, y_train), (x_val, y_val) = split_train_val(images, labels, subset)
     train_ds = _pairs(x_train, y_train, batch_size, shuffle=True, seed=seed)
     val_ds = _pairs(x_val, y_val, 500, shuffle=False)
-    epochs_before = _epochs_done(out_dir) if resume else 0
+    epochs_before = epochs_done(out_dir) if resume else 0
     model = build_label_decoder(variant)
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
     started = time.time()
@@ -306,9 +306,3 @@ def train_label_decoder(out_dir, variant="A", epochs=3, batch_size=16, seed=0, s
     return generator, config
 
 
-def _epochs_done(out_dir):
-    try:
-        with open(os.path.join(out_dir, "state.json")) as f:
-            return json.load(f)["epochs_done"]
-    except (OSError, ValueError, KeyError):
-        return 0

@@ -18,7 +18,7 @@ from mnistgen_tf.evaluate import figure_samples, sample_metrics, test_split_metr
 from mnistgen_tf.metrics.features import get_extractor
 from mnistgen_tf.metrics.fid import stats_of_split
 from mnistgen_tf.sweep import Column
-from mnistgen_tf.train import DRAW_DEFAULTS, train_draw
+from mnistgen_tf.train import DRAW_DEFAULTS, epochs_done, train_draw
 
 EVAL_DEFAULTS = {
     "test_images": None,  # None: the whole test split
@@ -94,12 +94,6 @@ def _quiet_retracing():
         logger.addFilter(_NoRetracingWarnings())
 
 
-def _epochs_done(run_dir):
-    try:
-        with open(os.path.join(run_dir, "state.json")) as f:
-            return json.load(f)["epochs_done"]
-    except (OSError, ValueError, KeyError):
-        return 0
 
 
 def run_draw_cell(cell_dir, settings, verbose=0):
@@ -112,7 +106,7 @@ def run_draw_cell(cell_dir, settings, verbose=0):
     evaluation = {**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS}}
     run_dir = os.path.join(cell_dir, "run")
 
-    done_before = _epochs_done(run_dir)
+    done_before = epochs_done(run_dir)
     started = time.perf_counter()
     trainer, generator, config = train_draw(run_dir, resume=True, verbose=verbose, **train_options)
     train_seconds = time.perf_counter() - started
