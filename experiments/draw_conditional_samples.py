@@ -26,10 +26,11 @@ from mnistgen_tf.metrics.fid import stats_of_generator, stats_of_split
 from mnistgen_tf.metrics.frechet import fid_from_stats
 from mnistgen_tf.sampling import is_conditional, load_generator, sample
 from mnistgen_tf.files import write_text
-from mnistgen_tf.train import provenance
+from mnistgen_tf import provenance
 
 
 def main(argv=None):
+    provenance.capture()  # the code as it is now, before any work
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("run", help="run folder holding generator.keras")
     parser.add_argument("--per-digit", type=int, default=1000, help="samples per digit for the accuracy")
@@ -55,7 +56,7 @@ def main(argv=None):
               "label_accuracy_per_digit": accuracy,
               "label_accuracy": float(np.mean(list(accuracy.values()))),
               "fid_mnist_cnn": fid, "fid_samples": args.fid_samples, "fid_reference": "mnist:test (10,000)",
-              **provenance()}
+              **provenance.record()}
     write_text(os.path.join(args.run, "samples.json"), json.dumps(report, indent=2))
     print(json.dumps({k: report[k] for k in ("label_accuracy", "label_accuracy_per_digit", "fid_mnist_cnn")}, indent=1))
 

@@ -42,11 +42,12 @@ import mnistgen_tf  # noqa: F401  (registers the layers)
 from mnistgen_tf import data
 from mnistgen_tf.figures import plt  # pyplot on the Agg backend
 from mnistgen_tf.metrics.features import ClassifierFeatures
-from mnistgen_tf.models.label_decoders import (VARIANTS, class_means, digit_images, per_digit_bce,
-                                               train_label_decoder)
+from mnistgen_tf.evaluate import class_means, digit_images, per_digit_bce
+from mnistgen_tf.files import write_array, write_text
+from mnistgen_tf.models.label_decoders import VARIANTS
 from mnistgen_tf.sampling import load_generator
-from mnistgen_tf.files import write_text
-from mnistgen_tf.train import provenance
+from mnistgen_tf.train import remove_checkpoints, train
+from mnistgen_tf import provenance
 
 EXPERIMENT = "report_label_decoders"
 NAMES = {"A": "Model A", "B": "Model B", "transformer-1": "Transformer 1+1",
@@ -55,7 +56,6 @@ NAMES = {"A": "Model A", "B": "Model B", "transformer-1": "Transformer 1+1",
 REPORT = {"A": (0.2210, "0.2210"), "B": (0.2639, "0.2639"), "transformer-1": (0.24, "≈ 0.24"),
           "transformer-6": (0.22, "≈ 0.22"), "decoder-only": (0.22, "≈ 0.22")}
 TOLERANCE = 0.01
-CHECKPOINTS = ("best.keras", "last.keras", "state.json")
 
 
 def run_variant(variant, args, run_dir, test, classifier):
@@ -71,14 +71,14 @@ def run_variant(variant, args, run_dir, test, classifier):
         print(f"{variant}: done before, loss {result['bce_test']:.4f}")
         return result
     print(f"{variant}: training", flush=True)
-    train_label_decoder(run_dir, variant, epochs=args.epochs, batch_size=args.batch_size, seed=args.seed,
-                        subset=args.subset, resume=True, verbose=2)
+    train("label-decoder", run_dir, resume=True, verbose=2, variant=variant, epochs=args.epochs,
+          batch_size=args.batch_size, seed=args.seed, subset=args.subset)
     with open(os.path.join(run_dir, "run.json")) as f:
         run = json.load(f)
     # Evaluate the saved file, not the object in memory: this is what users load.
     generator = load_generator(os.path.join(run_dir, "generator.keras"))
     digits = digit_images(generator)
-    np.save(os.path.join(run_dir, "digits.npy"), digits)
+    write_array(os.path.join(run_dir, "digits.npy"), digits)
     mean, per_digit = per_digit_bce(digits, *test)
     predicted = classifier.classify(digits).tolist()
     result = {"settings": settings, "model": NAMES[variant], "parameters": run["parameters"],
@@ -88,12 +88,10 @@ def run_variant(variant, args, run_dir, test, classifier):
               "bce_test": mean, "bce_per_digit": per_digit, "predicted_labels": predicted,
               "digits_recognised": sum(p == d for d, p in enumerate(predicted)) / 10,
               "generator_bytes": os.path.getsize(os.path.join(run_dir, "generator.keras")),
-              **provenance()}
+              **provenance.record()}
     write_text(result_path, json.dumps(result, indent=2))
     # Only the generator is kept: the trainer checkpoints are for --resume and weigh more.
-    for name in CHECKPOINTS:
-        if os.path.exists(os.path.join(run_dir, name)):
-            os.remove(os.path.join(run_dir, name))
+    remove_checkpoints(run_dir)
     print(f"{variant}: loss {mean:.4f}, {result['train_time_s']} s", flush=True)
     return result
 
@@ -139,7 +137,7 @@ STRUCTURE = {
 def write_tables(results, refs, args, root):
     oracle = refs["oracle"]["bce_test"]
     stem = os.path.join(root, EXPERIMENT)
-    prov = provenance()
+    prov = provenance.record()
     command = "python " + " ".join([os.path.relpath(__file__)] + sys.argv[1:])
     rows = []
     for variant, r in results.items():
@@ -294,6 +292,7 @@ def _save(fig, path):
 
 
 def main(argv=None):
+    provenance.capture()  # the code as it is now, before any work
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default="results", help="where run folders, tables and figures go")
     parser.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=list(VARIANTS))

@@ -53,7 +53,7 @@ from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.metrics.features import EXTRACTORS, get_extractor
 from mnistgen_tf.metrics.frechet import RankDeficientCovarianceWarning, fid_from_stats, stats_of
 from mnistgen_tf.files import write_text
-from mnistgen_tf.train import provenance
+from mnistgen_tf import provenance
 
 DEFAULT_KS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 PAPER_SAME = 11.1349125  # Table 2.1, Inception features
@@ -197,7 +197,7 @@ def run(args, argv=None):
 
     command = "python " + " ".join([os.path.relpath(os.path.abspath(__file__))] +
                                    list(sys.argv[1:] if argv is None else argv))
-    meta = {"command": command, **provenance(), "seed": args.seed, "n": args.n, "ks": list(ks),
+    meta = {"command": command, **provenance.record(), "seed": args.seed, "n": args.n, "ks": list(ks),
             "extractor": extractor.name, "feature_dim": extractor.dim, "split": "mnist:test",
             "seconds": round(time.perf_counter() - start, 1)}
     notes = [
@@ -226,6 +226,7 @@ def run(args, argv=None):
 
 
 def main(argv=None):
+    provenance.capture()  # the code as it is now, before any work
     """Run with command-line arguments `argv`; returns 0, or 2 after a one-line error."""
     args = parse_args(argv)
     try:

@@ -1,6 +1,7 @@
 """The `mnistgen` command line: train and sample generators."""
 
 import argparse
+import dataclasses
 import os
 import sys
 
@@ -34,71 +35,75 @@ def _positive(text):
     return value
 
 
-def _add_train_draw(sub):
-    p = sub.add_parser("draw", help="DRAW (recurrent VAE) or conditional DRAW",
-                       description="Train DRAW without attention, as in the thesis. Writes DIR/generator.keras, "
-                                   "DIR/history.csv, DIR/config.json and checkpoints for --resume.")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder")
-    p.add_argument("--dataset", choices=("mnist", "fashion_mnist", "cifar10"), default="mnist")
-    p.add_argument("--conditional", action="store_true", help="condition encoder and decoder on the digit label")
-    p.add_argument("--timesteps", type=_positive, default=16, metavar="T", help="drawing steps (default 16)")
-    p.add_argument("--z-dim", type=_positive, default=16, metavar="Z", help="latent variables per step (default 16)")
-    p.add_argument("--units", type=_positive, default=256, metavar="H", help="LSTM state size (default 256)")
-    p.add_argument("--per-step-weights", action="store_true", help="one LSTM per step instead of one shared")
-    p.add_argument("--reconstruction", choices=("bce", "mse"), default="bce")
-    p.add_argument("--loss-scaling", choices=("thesis", "elbo"), default="thesis",
-                   help="thesis: mean-over-pixels reconstruction + KL/T; elbo: the bound in nats")
-    p.add_argument("--binarize", action="store_true", help="threshold pixels at 0.5")
-    p.add_argument("--epochs", type=_positive, default=10)
-    p.add_argument("--batch-size", type=_positive, default=100)
-    p.add_argument("--learning-rate", type=float, default=1e-3)
-    p.add_argument("--subset", type=_positive, metavar="N", help="train on the first N training images only")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-xla", action="store_true", help="train without XLA compilation (slower)")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
-    p.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
-    p.set_defaults(run=_train_draw)
+def _seed(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer 0 to 2**32 - 1, got {text!r}") from None
+    if not 0 <= value < 2**32:
+        raise argparse.ArgumentTypeError(f"seed must be 0 to 2**32 - 1, got {value}")
+    return value
 
 
-def _train_draw(args):
-    from mnistgen_tf.train import train_draw
-
-    train_draw(args.out, resume=args.resume, tensorboard=args.tensorboard,
-               dataset=args.dataset, conditional=args.conditional, timesteps=args.timesteps,
-               z_dim=args.z_dim, units=args.units, shared_weights=not args.per_step_weights,
-               reconstruction=args.reconstruction, loss_scaling=args.loss_scaling,
-               binarize=args.binarize, epochs=args.epochs, batch_size=args.batch_size,
-               learning_rate=args.learning_rate, subset=args.subset, seed=args.seed, xla=not args.no_xla)
-    print(f"wrote {os.path.join(args.out, 'generator.keras')}")
-
-
-# Spelled out here so that parsing stays free of TensorFlow; tests check it against the module.
-LABEL_DECODER_VARIANTS = ("A", "B", "transformer-1", "transformer-6", "decoder-only")
+def _number(kind, name):
+    """An argparse type for a family option of Python type `kind` (int or float)."""
+    def parse(text):
+        try:
+            return kind(text)
+        except ValueError:
+            noun = "an integer" if kind is int else "a number"
+            raise argparse.ArgumentTypeError(f"--{name.replace('_', '-')} must be {noun}, got {text!r}") from None
+    return parse
 
 
-def _add_train_label_decoder(sub):
-    p = sub.add_parser("label-decoder", help="label -> image decoders (Model A/B, transformers, decoder-only)",
-                       description="Train a model that receives only a digit label and outputs one image, with "
-                                   "BCE against the training images, as in the Italian report. Writes "
-                                   "DIR/generator.keras, DIR/history.csv, DIR/config.json and checkpoints "
-                                   "for --resume.")
-    p.add_argument("--variant", required=True, choices=LABEL_DECODER_VARIANTS,
-                   help="A: dense, latent 10; B: dense, latent 1; transformer-1/-6: 1+1 or 6+6 layers; "
-                        "decoder-only: no encoder, no attention")
-    p.add_argument("--out", required=True, metavar="DIR", help="run folder")
-    p.add_argument("--epochs", type=_positive, default=3)
-    p.add_argument("--batch-size", type=_positive, default=16)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--subset", type=_positive, metavar="N", help="train on the first N training images only")
-    p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
-    p.set_defaults(run=_train_label_decoder)
+def _add_family_options(parser, family):
+    """One flag per option of the family's options dataclass (see `mnistgen_tf.registry.option`).
+
+    Defaults are not set here: options left out take the family's defaults,
+    so ``config.json`` shows what was asked for and the registry checks it.
+    """
+    for field in dataclasses.fields(family.options):
+        meta, flag = field.metadata, "--" + field.name.replace("_", "-")
+        if isinstance(field.default, bool):
+            if field.default:  # on by default: the flag turns it off
+                parser.add_argument(meta["off_flag"] or "--no-" + flag[2:], dest=field.name, action="store_false",
+                                    default=argparse.SUPPRESS, help=meta["help"])
+            else:
+                parser.add_argument(flag, dest=field.name, action="store_true", default=argparse.SUPPRESS,
+                                    help=meta["help"])
+            continue
+        kind = type(field.default) if field.default is not None else int
+        default = "" if field.default is None else f" (default {field.default})"
+        parser.add_argument(flag, dest=field.name, default=argparse.SUPPRESS, choices=meta["choices"],
+                            type=_seed if field.name == "seed" else _number(kind, field.name),
+                            metavar=None if meta["choices"] else field.name.upper(), help=meta["help"] + default)
 
 
-def _train_label_decoder(args):
-    from mnistgen_tf.models.label_decoders import train_label_decoder
+def _add_train_commands(commands):
+    from mnistgen_tf.registry import FAMILIES
 
-    train_label_decoder(args.out, args.variant, epochs=args.epochs, batch_size=args.batch_size,
-                        seed=args.seed, subset=args.subset, resume=args.resume)
+    train = commands.add_parser("train", help="train a model", description="Train a model into a run folder.")
+    families = train.add_subparsers(dest="family", required=True, parser_class=_Parser, metavar="FAMILY")
+    for family in FAMILIES.values():
+        p = families.add_parser(family.name, help=family.summary,
+                                description=family.description + " Writes DIR/generator.keras, DIR/history.csv, "
+                                "DIR/config.json, DIR/run.json and checkpoints for --resume.")
+        p.add_argument("--out", required=True, metavar="DIR", help="run folder")
+        _add_family_options(p, family)
+        p.add_argument("--resume", action="store_true", help="continue the interrupted run in DIR")
+        p.add_argument("--tensorboard", action="store_true", help="also log to DIR/tensorboard")
+        p.set_defaults(run=_train)
+
+
+def _train(args):
+    from mnistgen_tf.registry import get_family
+
+    options = {k: v for k, v in vars(args).items() if k not in ("command", "family", "out", "resume",
+                                                                  "tensorboard", "run")}
+    get_family(args.family).make_options(**options)  # bad values stop here, before TensorFlow starts work
+    from mnistgen_tf.train import train
+
+    train(args.family, args.out, resume=args.resume, tensorboard=args.tensorboard, **options)
     print(f"wrote {os.path.join(args.out, 'generator.keras')}")
 
 
@@ -111,25 +116,18 @@ def _check_output(path):
 
 
 def _sample(args):
-    import numpy as np
-
     from mnistgen_tf.figures import save_grid_png
+    from mnistgen_tf.files import atomic_path, write_array
     from mnistgen_tf.sampling import load_generator, sample
 
     _check_output(args.out)
     generator = load_generator(args.generator)
     images = sample(generator, args.n, args.digit, args.seed)
-    tmp = args.out[:-4] + ".tmp" + args.out[-4:]
-    try:
-        if args.out.endswith(".npy"):
-            np.save(tmp, images)
-        else:
+    if args.out.endswith(".npy"):
+        write_array(args.out, images)
+    else:
+        with atomic_path(args.out) as tmp:
             save_grid_png(images, tmp, ncols=10 if args.n >= 10 else None)
-        os.replace(tmp, args.out)
-    except OSError as e:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise MnistgenError(f"cannot write {args.out}: {e.strerror}") from None
     print(f"wrote {args.out} ({args.n} images)")
 
 
@@ -194,10 +192,7 @@ def build_parser():
     parser = _Parser(prog="mnistgen", description="Train, sample and evaluate generative models of digits.")
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    train = commands.add_parser("train", help="train a model", description="Train a model into a run folder.")
-    models = train.add_subparsers(dest="model", required=True, parser_class=_Parser)
-    _add_train_draw(models)
-    _add_train_label_decoder(models)
+    _add_train_commands(commands)
 
     p = commands.add_parser("sample", help="draw images from a saved generator",
                             description="Draw N images from GENERATOR (.keras) into a PNG grid or a .npy array. "
@@ -205,7 +200,7 @@ def build_parser():
     p.add_argument("generator", metavar="GENERATOR", help="a saved generator, e.g. RUN/generator.keras")
     p.add_argument("-n", type=_positive, default=100, help="number of images (default 100)")
     p.add_argument("--digit", type=_digit, help="digit 0-9 for a conditional generator")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array n×H×W×C)")
     p.set_defaults(run=_sample)
 
@@ -218,7 +213,7 @@ def build_parser():
     p.add_argument("--features", choices=("mnist", "fashion_mnist", "inception"), default="mnist",
                    help="feature extractor: the shipped CNNs (default mnist) or InceptionV3 (ImageNet weights)")
     p.add_argument("-n", type=_positive, help="use the first N images of each source (or N samples)")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed for generators")
+    p.add_argument("--seed", type=_seed, default=0, help="sampling seed for generators")
     p.set_defaults(run=_fid)
     _add_sweep_commands(commands)
     return parser
@@ -227,8 +222,9 @@ def build_parser():
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
-        import mnistgen_tf  # noqa: F401  (quiet TensorFlow, register layers)
+        from mnistgen_tf import provenance
 
+        provenance.capture()  # the code as it is now, before any work
         args.run(args)
     except MnistgenError as e:
         print(f"mnistgen: error: {e}", file=sys.stderr)

@@ -8,12 +8,11 @@ downloaded.
 """
 
 import gzip
+import math
 import os
 import zlib
 
-import keras
 import numpy as np
-import tensorflow as tf
 
 from mnistgen_tf.errors import MnistgenError
 
@@ -83,6 +82,8 @@ def read_idx(path, magic):
 
 
 def _load_with_keras(name, split):
+    import keras
+
     loader = getattr(keras.datasets, name).load_data
     try:
         train, test = loader()
@@ -106,8 +107,12 @@ def _checked(images, labels, source):
 
 
 def to_float(images, binarize=False):
-    """uint8 images -> float32 in [0, 1] with a channel axis; optionally 0/1."""
-    x = images.astype(np.float32) / 255.0
+    """Images as float32 in [0, 1] with a channel axis: uint8 is divided by 255, floats are kept.
+
+    With ``binarize`` pixels become 0 or 1 (threshold 0.5).
+    """
+    x = np.asarray(images)
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     if x.ndim == 3:
         x = x[..., None]
     if binarize:
@@ -115,15 +120,56 @@ def to_float(images, binarize=False):
     return x
 
 
-def pipeline(images, labels, batch_size, shuffle=True, binarize=False, seed=None):
-    """A `tf.data` pipeline of ``{"image", "label"}`` batches for `model.fit`.
+def split_train_val(images, labels, subset=None, val_size=5000):
+    """First `subset` training images, the last tenth (at most `val_size`) held out."""
+    if subset is not None:
+        if subset < 20:
+            raise MnistgenError(f"subset must be at least 20 images, got {subset}")
+        if subset > len(images):
+            raise MnistgenError(f"subset {subset} is larger than the {len(images)} training images")
+        images, labels = images[:subset], labels[:subset]
+    n_val = min(val_size, len(images) // 10)
+    return (images[:-n_val], labels[:-n_val]), (images[-n_val:], labels[-n_val:])
 
-    Images are scaled to [0, 1] (and binarised at 0.5 when asked), shuffled
-    each epoch when ``shuffle``, batched and prefetched.
+
+# How each family's batches look; `pipeline(kind, ...)` picks one.
+PIPELINES = {
+    # {"image", "label"} dicts: models with their own train_step (DRAW, VAEs, GANs).
+    "images": lambda image, label: {"image": image, "label": label},
+    # (inputs, targets) for a compiled loss: label -> image decoders.
+    "label_to_image": lambda image, label: ({"label": label}, image),
+}
+
+
+def pipeline(kind, images, labels, batch_size, binarize=False):
+    """Batches of `kind` (see `PIPELINES`) in data order, for validation and evaluation."""
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((to_float(images, binarize), np.asarray(labels, np.int32)))
+    return ds.batch(batch_size).map(PIPELINES[kind]).prefetch(tf.data.AUTOTUNE)
+
+
+def epoch_order(n, seed, epoch):
+    """The order of `n` training examples in `epoch`: a permutation drawn from ``(seed, epoch)`` alone."""
+    return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
+
+
+def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoch=0, binarize=False):
+    """Batches for epochs ``first_epoch .. epochs - 1``, each epoch in `epoch_order`.
+
+    Epoch e's order depends only on ``(seed, e)``, so a run resumed at epoch
+    e sees exactly the batches an uninterrupted run would.  Pass
+    ``steps_per_epoch(len(images), batch_size)`` to `model.fit`.
     """
-    ds = tf.data.Dataset.from_tensor_slices(
-        {"image": to_float(images, binarize), "label": labels.astype(np.int32)}
-    )
-    if shuffle:
-        ds = ds.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    import tensorflow as tf
+
+    x, y = tf.constant(to_float(images, binarize)), tf.constant(np.asarray(labels, np.int32))
+    orders = np.stack([epoch_order(len(images), seed, e) for e in range(first_epoch, epochs)])
+    batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
+        lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+    return batches.map(lambda index: PIPELINES[kind](tf.gather(x, index), tf.gather(y, index))).prefetch(
+        tf.data.AUTOTUNE)
+
+
+def steps_per_epoch(n, batch_size):
+    return math.ceil(n / batch_size)

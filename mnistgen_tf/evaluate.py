@@ -26,6 +26,8 @@ classifier reads the asked-for digit.  Samples come from
 
 import numpy as np
 
+from mnistgen_tf.data import to_float
+from mnistgen_tf.losses import bce_with_logits, bce_with_probabilities, kl_divergence
 from mnistgen_tf.metrics.fid import sample_batches
 from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
 from mnistgen_tf.metrics.latent import latent_report
@@ -33,11 +35,6 @@ from mnistgen_tf.sampling import is_conditional, sample
 
 # Separate random streams of one seed, so adding one use never shifts another.
 _TEST_NOISE, _FIGURE_SAMPLES = 1, 2
-
-
-def bce_with_logits(x, logits):
-    """Per-pixel binary cross-entropy of targets `x` and logits, stable for large |logits|."""
-    return np.logaddexp(0.0, logits) - x * logits
 
 
 def test_split_metrics(trainer, images, labels, seed=0, keep=8, batch_size=500):
@@ -57,9 +54,9 @@ def test_split_metrics(trainer, images, labels, seed=0, keep=8, batch_size=500):
         out = trainer.predict_on_batch({"image": x, "label": np.asarray(labels[start:start + batch_size], "int32"),
                                         "noise": noise})
         target = x.reshape(len(x), -1).astype(np.float64)
-        totals["bce"] += bce_with_logits(target, np.asarray(out["logits"], np.float64)).sum()
+        totals["bce"] += np.asarray(bce_with_logits(target, np.asarray(out["logits"], np.float64))).sum()
         mu, log_var = np.asarray(out["mu"], np.float64), np.asarray(out["log_var"], np.float64)
-        kl = 0.5 * (np.square(mu) + np.exp(log_var) - log_var - 1.0).sum(axis=-1)  # (n, T)
+        kl = np.asarray(kl_divergence(mu, log_var))  # (n, T)
         kl_per_step += kl.sum(axis=0)
         totals["kl"] += kl.sum()
         mus.append(out["mu"])
@@ -75,7 +72,13 @@ def test_split_metrics(trainer, images, labels, seed=0, keep=8, batch_size=500):
 
 
 def sample_metrics(generator, extractor, reference, n, seed=0, batch_size=1000):
-    """FID of `n` samples against `reference` statistics, and label accuracy when conditional."""
+    """FID of `n` samples against `reference` statistics, and label accuracy when conditional.
+
+    `seed` is an int or a `numpy.random.SeedSequence`; the samples are those of
+    `sample_batches` with the same seed and batch size, the stream
+    `stats_of_generator` draws (an int is the first source of
+    ``mnistgen fid GENERATOR.keras ... --seed SEED``).
+    """
     stats = FeatureStats()
     hits, counts = np.zeros(10), np.zeros(10)
     for digits, images in sample_batches(generator, n, seed, batch_size):
@@ -102,3 +105,36 @@ def figure_samples(generator, n=64, digit=9, seed=0):
 def to_uint8(images):
     """Images in [0, 1] as uint8, small enough to keep beside every result."""
     return np.round(np.clip(images, 0.0, 1.0) * 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- label-only models (the report's decoders)
+
+def digit_images(generator):
+    """The ten images (10, 28, 28, 1) a label-only generator makes for digits 0-9."""
+    return generator.predict({"label": np.arange(10, dtype="int32")}, verbose=0)
+
+
+def class_means(images, labels):
+    """Per-pixel mean image of each digit, (10, H, W, 1) floats in [0, 1]."""
+    x = to_float(images)
+    return np.stack([x[labels == d].mean(axis=0) for d in range(10)])
+
+
+def per_image_bce(predictions, images):
+    """BCE of each image against a prediction, averaged over pixels (probabilities clipped as Keras does)."""
+    x = to_float(images).astype(np.float64)
+    losses = np.asarray(bce_with_probabilities(x, np.asarray(predictions, np.float64)))
+    return losses.mean(axis=tuple(range(1, x.ndim)))
+
+
+def per_digit_bce(prototypes, images, labels):
+    """Average BCE when every image of digit d is predicted by ``prototypes[d]``.
+
+    Returns ``(mean over all images, [mean over the images of each digit])``,
+    the report's "average evaluation loss" and its per-digit bar charts (NaN
+    for a digit with no image).
+    """
+    labels = np.asarray(labels)
+    losses = per_image_bce(np.asarray(prototypes)[labels], images)
+    per_digit = [float(losses[labels == d].mean()) if np.any(labels == d) else float("nan") for d in range(10)]
+    return float(losses.mean()), per_digit

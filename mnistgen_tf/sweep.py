@@ -46,13 +46,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import ensure_dir, tmp_name, write_arrays, write_text
+from mnistgen_tf.files import ensure_dir, is_tmp_name, tmp_name, write_arrays, write_text
 
 SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
 CELL_FILE = "cell.json"
 FIGURE_DATA = "figure_data.npz"
 RUN_DIR = "run"
-CHECKPOINTS = ("best.keras", "last.keras", "state.json")  # large, or useless without the checkpoints
 KEEP_GENERATOR_BYTES = 5 * 2**20  # keep a finished cell's generator.keras when smaller than this
 
 
@@ -269,18 +268,17 @@ def _check_settings(record, cell, path):
 
 def _clean_cell(folder):
     """Drop what a finished cell no longer needs: checkpoints, big generators, stray temporaries."""
+    from mnistgen_tf.train import remove_checkpoints
+
     run = os.path.join(folder, RUN_DIR)
-    for name in CHECKPOINTS:
-        path = os.path.join(run, name)
-        if os.path.exists(path):
-            os.remove(path)
+    remove_checkpoints(run)
     generator = os.path.join(run, "generator.keras")
     if os.path.exists(generator) and os.path.getsize(generator) >= KEEP_GENERATOR_BYTES:
         os.remove(generator)
     for base in (folder, run):
         if os.path.isdir(base):
             for name in os.listdir(base):
-                if name.endswith(".tmp") or ".tmp." in name:
+                if is_tmp_name(name):
                     os.remove(os.path.join(base, name))
 
 
@@ -292,8 +290,9 @@ def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
     Returns a dict with the counts of cells run, skipped and copied, and
     the paths of the tables.
     """
-    from mnistgen_tf.train import provenance
+    from mnistgen_tf import provenance
 
+    provenance.capture()  # before the first cell: every cell names the code that started the sweep
     all_cells = cells(experiment, quick)
     mine = shard_cells(all_cells, shard)
     exp_dir = experiment_dir(results_dir, experiment.name, quick)
@@ -327,7 +326,7 @@ def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
         record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
                   "index": cell.index, "settings": cell.settings, **record,
                   "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
-                  "provenance": provenance()}
+                  "provenance": provenance.record()}
         write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
         write_text(record_path, json.dumps(record, indent=2) + "\n")
         _clean_cell(folder)
@@ -346,7 +345,7 @@ def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
         if record is None or record.get("settings") != cell.settings:
             continue
         # Everything but cell.json (written last, below), checkpoints and temporaries.
-        skip = shutil.ignore_patterns(CELL_FILE, *CHECKPOINTS, ".*", "*.tmp", "*.tmp.*")
+        skip = shutil.ignore_patterns(CELL_FILE, "best.keras", "last*.keras", "state.json", ".*", "*.tmp", "*.tmp.*")
         shutil.copytree(source, folder, ignore=skip, dirs_exist_ok=True)
         record = {**record, "experiment": experiment.name, "index": cell.index,
                   "copied_from": os.path.relpath(source, folder)}
@@ -399,7 +398,14 @@ class Results:
 
 
 def aggregate(experiment, results_dir, quick=False):
-    """table.csv, table.md and timing.csv from the finished cells; returns their paths."""
+    """table.csv, table.md and timing.csv from the finished cells; returns their paths.
+
+    When the profile sets ``fid_samples``, also the FID of that many real
+    training images against the cells' reference, the test split
+    (`mnistgen_tf.metrics.fid.real_baseline`), noted under the Markdown table
+    and kept in ``baseline.json`` (returned last); table.csv holds the cells'
+    settings and metrics only.
+    """
     results = Results(experiment, results_dir, quick)
     if not os.path.isdir(results.dir):
         raise MnistgenError(f"no results of {experiment.name} in {profile_root(results_dir, quick)}: "
@@ -415,8 +421,24 @@ def aggregate(experiment, results_dir, quick=False):
     table_csv = os.path.join(results.dir, "table.csv")
     write_text(table_csv, buffer.getvalue())
 
+    # The bias floor of the FID column: a perfect generator, drawing real training images,
+    # scored against the cells' reference (the whole test split) at the same sample size.
+    baseline, paths = None, []
+    if "fid_samples" in settings:
+        from mnistgen_tf.metrics.features import get_extractor
+        from mnistgen_tf.metrics.fid import real_baseline
+
+        extractor = get_extractor(settings["features"])
+        dataset = settings["dataset"]
+        distance, train, reference = real_baseline(dataset, extractor, settings["fid_samples"], "test")
+        baseline = {"fid": distance, "images": f"{dataset}:train", "n": train.count,
+                    "reference": f"{dataset}:test", "reference_images": reference.count,
+                    "extractor": extractor.name, "extractor_fingerprint": getattr(extractor, "fingerprint", None)}
+        paths.append(os.path.join(results.dir, "baseline.json"))
+        write_text(paths[0], json.dumps(baseline, indent=2) + "\n")
+
     table_md = os.path.join(results.dir, "table.md")
-    write_text(table_md, _markdown(experiment, results, headers, rows))
+    write_text(table_md, _markdown(experiment, results, headers, rows, baseline))
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -430,10 +452,10 @@ def aggregate(experiment, results_dir, quick=False):
                          r.get("copied_from", "")])
     timing_csv = os.path.join(results.dir, "timing.csv")
     write_text(timing_csv, buffer.getvalue())
-    return [table_csv, table_md, timing_csv]
+    return [table_csv, table_md, timing_csv] + paths
 
 
-def _markdown(experiment, results, headers, rows):
+def _markdown(experiment, results, headers, rows, baseline=None):
     settings = results.profile.settings
     axes = {name for grid in results.profile.grids for axis in grid
             for name in (axis if isinstance(axis, tuple) else (axis,))}
@@ -448,6 +470,12 @@ def _markdown(experiment, results, headers, rows):
              "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     notes = [note.format(**settings) for note in experiment.notes]
+    if baseline is not None:
+        notes.append(f"FID of {baseline['n']} real training images against the reference at the same sample "
+                     f"size: {baseline['fid']:.3f} (the first {baseline['n']} images of {baseline['images']} "
+                     f"against the {baseline['reference_images']} of {baseline['reference']}, "
+                     f"{baseline['extractor']} features; also in `baseline.json`): what a generator drawing real "
+                     f"images would score, the bias of FID at this sample size.")
     notes.append("Each cell's settings, metrics, sample counts and provenance: `cells/<cell>/cell.json`; "
                  "wall times, dates, machines and commits: `timing.csv`.")
     lines += [""] + [f"- {note}" for note in notes]

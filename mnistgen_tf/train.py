@@ -1,191 +1,202 @@
-"""Training runs: `model.fit` with checkpoints, logs and resume.
+"""The one trainer: any registered family, `model.fit`, checkpoints, resume.
 
 A run lives in one folder::
 
-    config.json      what was asked for (written first)
-    history.csv      one row per finished epoch (Keras CSVLogger)
-    last.keras       trainer after the latest epoch, optimizer included (resume)
-    best.keras       trainer with the best validation loss so far
-    state.json       epochs done and best validation loss, matching last.keras
-    generator.keras  the generator made from best.keras at the end
+    config.json      the family and its options (written once the inputs are checked)
+    history.csv      one row per finished epoch
+    last.keras       the trainer after an epoch, optimizer included (resume)
+    state.json       epochs done, best monitored value, history rows: the epoch's record
+    best.keras       the trainer at the best monitored value (families with a monitor)
+    generator.keras  the generator made from the selected epoch at the end
+    run.json         sizes, parameters, wall time and provenance
     tensorboard/     when asked for
 
-Every file is written under a temporary name and renamed, so a run killed at
-any moment leaves the previous good copy in place.
+Each epoch's record is one atomic step: the epoch's checkpoint is saved under
+its own name (``last-<epoch>.keras``) and ``state.json``, written next, is
+what points to it, so a run killed at any moment resumes from a complete
+epoch.  Keras's `BackupAndRestore` and `ModelCheckpoint` are not used: the
+first keeps its weights and its epoch counter in separate files and deletes
+them when training ends, the second saves in place, so a kill during the save
+loses the only copy.  `history.csv` is rewritten from the state rather than
+appended by `CSVLogger`, for the same reason.
+
+The data order of epoch e depends only on the seed and e
+(`data.training_pipeline`), and the model's noise generator state is in the
+checkpoint, so a resumed run ends with the weights and history of an
+uninterrupted one.
 """
 
+import csv
+import dataclasses
+import io
 import json
+import math
 import os
-import platform
-import subprocess
 import time
 
 import keras
 
-from mnistgen_tf import data
+from mnistgen_tf import data, provenance
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import ensure_dir, write_text
-from mnistgen_tf.models.draw import build_draw, build_generator
+from mnistgen_tf.files import ensure_dir, lock_folder, read_json, save_model, write_json, write_text
+from mnistgen_tf.registry import get_family
+
+STATE, CONFIG, HISTORY, BEST, GENERATOR, RUN = (
+    "state.json", "config.json", "history.csv", "best.keras", "generator.keras", "run.json")
 
 
-def atomic_save(model, path):
-    """`model.save` under a temporary name, then rename."""
-    tmp = path.replace(".keras", ".tmp.keras")
-    model.save(tmp)
-    os.replace(tmp, path)
+def checkpoint_name(epochs_done):
+    return f"last-{epochs_done}.keras"
 
 
-def git_commit():
-    """The commit of the working tree (suffixed ``+dirty`` when it has changes)."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
-                             text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-    return sha + ("+dirty" if dirty else "")
+class EpochRecord(keras.callbacks.Callback):
+    """Saves each finished epoch as one record: checkpoint, best model, state and history."""
 
-
-def provenance():
-    """Who, where and with what a result was made."""
-    return {"git_commit": git_commit(), "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-            "machine": f"{platform.node()} ({platform.machine()}, {os.cpu_count()} cpus)",
-            "python": platform.python_version(), "keras": keras.__version__,
-            "tensorflow": __import__("tensorflow").__version__}
-
-
-class RunCheckpoint(keras.callbacks.Callback):
-    """Saves ``last.keras`` every epoch and ``best.keras`` on a new best ``val_loss``."""
-
-    def __init__(self, out_dir, best=float("inf")):
+    def __init__(self, out_dir, monitor, state):
         super().__init__()
         self.out_dir = out_dir
-        self.best = best
+        self.monitor = monitor
+        self.state = state
 
     def on_epoch_end(self, epoch, logs=None):
-        val_loss = (logs or {}).get("val_loss", float("inf"))
-        if val_loss < self.best:
-            self.best = val_loss
-            atomic_save(self.model, os.path.join(self.out_dir, "best.keras"))
-        atomic_save(self.model, os.path.join(self.out_dir, "last.keras"))
-        state = {"epochs_done": epoch + 1, "best_val_loss": self.best}
-        write_text(os.path.join(self.out_dir, "state.json"), json.dumps(state))
+        logs = {key: float(value) for key, value in (logs or {}).items()}
+        state = dict(self.state)
+        value = logs.get(self.monitor) if self.monitor else None
+        if value is not None and math.isfinite(value) and (state["best"] is None or value < state["best"]):
+            save_model(self.model, os.path.join(self.out_dir, BEST))
+            state.update(best=value, best_epoch=epoch + 1)
+        save_model(self.model, os.path.join(self.out_dir, checkpoint_name(epoch + 1)))
+        state.update(epochs_done=epoch + 1, checkpoint=checkpoint_name(epoch + 1),
+                     history=state["history"] + [{"epoch": epoch, **logs}])
+        write_json(os.path.join(self.out_dir, STATE), state)  # the commit point of this epoch
+        write_text(os.path.join(self.out_dir, HISTORY), history_csv(state["history"]))
+        stale = os.path.join(self.out_dir, self.state["checkpoint"] or "")
+        if self.state["checkpoint"] and os.path.exists(stale):
+            os.remove(stale)
+        self.state = state
+
+
+def history_csv(rows):
+    """Rows of per-epoch logs as CSV (the columns `CSVLogger` would write)."""
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=["epoch"] + sorted(k for k in rows[0] if k != "epoch"),
+                                lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(rows)
+    return buffer.getvalue()
+
+
+def fresh_state():
+    return {"epochs_done": 0, "checkpoint": None, "best": None, "best_epoch": None, "history": []}
+
+
+def read_state(out_dir):
+    """The run's state: epochs done, its checkpoint, best value, history rows."""
+    path = os.path.join(out_dir, STATE)
+    if not os.path.exists(path):
+        return fresh_state()
+    state = read_json(path, "run state")
+    if not set(fresh_state()) <= set(state):
+        raise MnistgenError(f"{path} is not a run state of this kit; delete the run folder to start over")
+    checkpoint = os.path.join(out_dir, state["checkpoint"] or "")
+    if state["epochs_done"] and not os.path.isfile(checkpoint):
+        raise MnistgenError(f"{path} names a checkpoint that is missing ({checkpoint}); delete the run folder "
+                            "to start over")
+    return state
+
+
+def remove_checkpoints(out_dir):
+    """Delete what only resuming needs (trainer checkpoints and state) from a finished run."""
+    for name in os.listdir(out_dir) if os.path.isdir(out_dir) else ():
+        if name in (BEST, STATE, "last.keras") or (name.startswith("last-") and name.endswith(".keras")):
+            os.remove(os.path.join(out_dir, name))
 
 
 def epochs_done(out_dir):
     """Epochs finished in the run folder `out_dir` (0 before the first one)."""
-    try:
-        with open(os.path.join(out_dir, "state.json")) as f:
-            return json.load(f)["epochs_done"]
-    except (OSError, ValueError, KeyError):
-        return 0
+    return read_state(out_dir)["epochs_done"] if os.path.exists(os.path.join(out_dir, STATE)) else 0
 
 
-def _trim_history(path, rows):
-    """Keep the header and the first `rows` epochs (the ones last.keras has seen)."""
+def _check_run_dir(out_dir, config, resume):
+    """Refuse to overwrite another run, or to resume one with other settings."""
+    path = os.path.join(out_dir, CONFIG)
     if not os.path.exists(path):
         return
-    with open(path, newline="") as f:
-        lines = f.readlines()  # one line per epoch: CSVLogger writes only numbers
-    write_text(path, "".join(lines[: rows + 1]))
+    if not resume:
+        raise MnistgenError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
+    saved = read_json(path, "run config")
+    changed = sorted(k for k in set(saved) | set(config)
+                     if k != "epochs" and saved.get(k) != config.get(k))
+    if changed:
+        raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: {', '.join(changed)}")
 
 
-def fit(model, train_ds, val_ds, out_dir, epochs, resume=False, tensorboard=False, verbose="auto"):
-    """Train `model` into `out_dir`, or continue the run there when `resume`.
+def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto", **options):
+    """Train one family into `out_dir`, or continue the run there when `resume`.
 
-    Returns the trainer with the best validation weights loaded.
+    `options` are the family's (see `mnistgen_tf.registry`); everything is
+    checked, and the data loaded, before the first file is written.
+    Returns ``(trainer, generator, config)``: the trainer at the selected
+    epoch, the saved generator, and the config as written to config.json.
     """
-    state_path = os.path.join(out_dir, "state.json")
-    history_path = os.path.join(out_dir, "history.csv")
-    initial_epoch, best = 0, float("inf")
-    if resume and os.path.exists(state_path):
-        with open(state_path) as f:
-            state = json.load(f)
-        initial_epoch, best = state["epochs_done"], state["best_val_loss"]
-        model = keras.models.load_model(os.path.join(out_dir, "last.keras"))
-        _trim_history(history_path, initial_epoch)
-    callbacks = [
-        keras.callbacks.TerminateOnNaN(),
-        RunCheckpoint(out_dir, best),
-        keras.callbacks.CSVLogger(history_path, append=initial_epoch > 0),
-    ]
-    if tensorboard:
-        callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
-    if initial_epoch < epochs:
-        model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=initial_epoch,
-                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline shuffles itself
-    best_path = os.path.join(out_dir, "best.keras")
-    if not os.path.exists(best_path):
-        raise MnistgenError(f"training in {out_dir} produced no finite validation loss (diverged?)")
-    model.load_weights(best_path)
-    return model
+    made_by = provenance.capture()  # the code as it was when the run started
+    family = get_family(family_name)
+    opts = family.make_options(**options)
+    config = {"family": family.name, **dataclasses.asdict(opts)}
+    images, labels = data.load(opts.dataset, "train")
+    (x_train, y_train), (x_val, y_val) = data.split_train_val(images, labels, opts.subset)
+    _check_run_dir(out_dir, config, resume)
 
-
-def split_train_val(images, labels, subset=None, val_size=5000):
-    """First `subset` training images, the last tenth (at most `val_size`) held out."""
-    if subset is not None:
-        if subset < 20:
-            raise MnistgenError(f"--subset must be at least 20 images, got {subset}")
-        images, labels = images[:subset], labels[:subset]
-    n_val = min(val_size, len(images) // 10)
-    return (images[:-n_val], labels[:-n_val]), (images[-n_val:], labels[-n_val:])
-
-
-def prepare_run_dir(out_dir, config, resume):
-    """Create the run folder, refusing to overwrite a different or finished run."""
-    config_path = os.path.join(out_dir, "config.json")
-    if os.path.exists(config_path):
-        if not resume:
-            raise MnistgenError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
-        with open(config_path) as f:
-            saved = json.load(f)
-        changed = sorted(k for k in config if k not in ("epochs",) and saved.get(k) != config[k])
-        if changed:
-            raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: {', '.join(changed)}")
     ensure_dir(out_dir)
-    write_text(config_path, json.dumps(config, indent=2))
+    with lock_folder(out_dir):
+        state = read_state(out_dir) if resume else fresh_state()
+        if state["epochs_done"] > opts.epochs:
+            raise MnistgenError(f"{out_dir} has already trained {state['epochs_done']} epochs; --epochs "
+                                f"{opts.epochs} would undo them (pass at least {state['epochs_done']})")
+        finished = state["epochs_done"] == opts.epochs and os.path.exists(os.path.join(out_dir, RUN))
+        if finished and os.path.exists(os.path.join(out_dir, GENERATOR)):
+            # Nothing to do: the finished run and its record stay as they are.
+            model = keras.models.load_model(os.path.join(out_dir, BEST if family.monitor else state["checkpoint"]))
+            return model, keras.models.load_model(os.path.join(out_dir, GENERATOR)), config
+        write_json(os.path.join(out_dir, CONFIG), config)
+        return _fit(family, opts, config, state, out_dir, (x_train, y_train), (x_val, y_val), tensorboard,
+                    verbose, made_by)
 
 
-DRAW_DEFAULTS = {
-    "dataset": "mnist", "conditional": False, "timesteps": 16, "z_dim": 16, "units": 256,
-    "shared_weights": True, "reconstruction": "bce", "loss_scaling": "thesis",
-    "binarize": False, "epochs": 10, "batch_size": 100, "learning_rate": 1e-3,
-    "subset": None, "seed": 0, "xla": True,
-}
-
-
-def train_draw(out_dir, resume=False, tensorboard=False, verbose="auto", **options):
-    """Train DRAW with `options` (see `DRAW_DEFAULTS`); writes the run folder.
-
-    Returns ``(trainer, generator, config)``.
-    """
-    unknown = set(options) - set(DRAW_DEFAULTS)
-    if unknown:
-        raise TypeError(f"unknown DRAW options: {sorted(unknown)}")
-    config = {**DRAW_DEFAULTS, **options}
-    prepare_run_dir(out_dir, config, resume)
-    keras.utils.set_random_seed(config["seed"])
-    images, labels = data.load(config["dataset"], "train")
-    (x_train, y_train), (x_val, y_val) = split_train_val(images, labels, config["subset"])
-    train_ds = data.pipeline(x_train, y_train, config["batch_size"], binarize=config["binarize"],
-                             seed=config["seed"])
-    val_ds = data.pipeline(x_val, y_val, config["batch_size"], shuffle=False, binarize=config["binarize"])
-    model = build_draw(
-        timesteps=config["timesteps"], z_dim=config["z_dim"], units=config["units"],
-        shared_weights=config["shared_weights"], reconstruction=config["reconstruction"],
-        conditional=config["conditional"], loss_scaling=config["loss_scaling"],
-        image_shape=x_train.shape[1:] + (1,) * (x_train.ndim == 3), seed=config["seed"],
-    )
-    # XLA fuses DRAW's many small per-step ops: about 1.5x faster training on CPU.
-    model.compile(optimizer=keras.optimizers.Adam(config["learning_rate"]), jit_compile=config["xla"])
-    started, made_by = time.time(), provenance()  # the code as it was when training began
-    model = fit(model, train_ds, val_ds, out_dir, config["epochs"], resume, tensorboard, verbose)
-    generator = build_generator(model)
-    atomic_save(generator, os.path.join(out_dir, "generator.keras"))
-    run_info = {"config": config, "train_images": len(x_train), "val_images": len(x_val),
-                "parameters": model.count_params(), "wall_time_s_last_session": round(time.time() - started, 1),
-                **made_by}
-    write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
+def _fit(family, opts, config, state, out_dir, train_split, val_split, tensorboard, verbose, made_by):
+    (x_train, y_train), (x_val, y_val) = train_split, val_split
+    keras.utils.set_random_seed(opts.seed)
+    binarize = getattr(opts, "binarize", False)
+    val_ds = data.pipeline(family.data, x_val, y_val, family.val_batch_size or opts.batch_size, binarize)
+    if state["epochs_done"]:
+        model = keras.models.load_model(os.path.join(out_dir, state["checkpoint"]))
+    else:
+        model = family.build(opts, image_shape=data.to_float(x_train[:1]).shape[1:])
+    epochs_before, started = state["epochs_done"], time.time()
+    if state["epochs_done"] < opts.epochs:
+        train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
+                                          opts.epochs, state["epochs_done"], binarize)
+        callbacks = [keras.callbacks.TerminateOnNaN(), EpochRecord(out_dir, family.monitor, state)]
+        if tensorboard:
+            callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
+        model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, initial_epoch=state["epochs_done"],
+                  steps_per_epoch=data.steps_per_epoch(len(x_train), opts.batch_size),
+                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline orders epochs
+    state = read_state(out_dir)
+    if state["epochs_done"] < opts.epochs:
+        raise MnistgenError(f"training in {out_dir} stopped after {state['epochs_done']} of {opts.epochs} "
+                            "epochs: the loss became NaN (diverged?)")
+    if family.monitor:
+        if state["best"] is None:
+            raise MnistgenError(f"training in {out_dir} produced no finite {family.monitor} (diverged?)")
+        model.load_weights(os.path.join(out_dir, BEST))
+    generator = family.generator(model, opts)
+    save_model(generator, os.path.join(out_dir, GENERATOR))
+    write_json(os.path.join(out_dir, RUN), {
+        "config": config, "train_images": len(x_train), "val_images": len(x_val),
+        "parameters": model.count_params(), "generator_parameters": generator.count_params(),
+        "selected_epoch": state["best_epoch"] if family.monitor else state["epochs_done"],
+        "epochs_before_last_session": epochs_before,
+        "wall_time_s_last_session": round(time.time() - started, 1), **made_by})
     return model, generator, config

@@ -1,5 +1,6 @@
 import json
 import os
+import warnings
 
 import numpy as np
 import pytest
@@ -266,6 +267,19 @@ def test_fewer_samples_than_dimensions_warns():
     with pytest.warns(RankDeficientCovarianceWarning, match=r"n=10 .*d=20.*biased"):
         value = fid_from_stats(small, large)
     assert np.isfinite(value) and value > 0
+
+
+def test_as_many_samples_as_dimensions_warns():
+    # n = d centred samples span d - 1 dimensions: the covariance is singular already.
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((20, 20))
+    square, large = stats_of(x), stats_of(rng.standard_normal((100, 20)))
+    assert np.linalg.matrix_rank(np.cov(x.T)) == 19
+    with pytest.warns(RankDeficientCovarianceWarning, match=r"n=20 .*d=20.*n <= d"):
+        fid_from_stats(square, large)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RankDeficientCovarianceWarning)
+        fid_from_stats(stats_of(rng.standard_normal((21, 20))), large)  # n = d + 1 can be full rank
 
 
 def test_fid_is_a_plain_float():

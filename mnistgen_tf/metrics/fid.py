@@ -10,6 +10,18 @@ A source is written as
 Statistics of whole data set splits are cached as ``.npz`` in
 ``$MNISTGEN_CACHE_DIR`` (default ``~/.cache/mnistgen_tf``), one file per
 split and extractor, so the reference side is computed once.
+
+Random streams: `fid` spawns one child of ``numpy.random.SeedSequence(seed)``
+per source, and every source spawns one grandchild per batch, so two
+generators (or one generator compared with itself) never share noise, and
+adding a batch never shifts another source's stream.  An int seed given to
+`sample_batches` or `stats_of_generator` stands for the first source of that
+seed, so ``stats_of_generator(g, extractor, n, seed)`` draws exactly what
+``mnistgen fid g.keras ... --seed SEED`` draws for its first source.
+
+`real_baseline` is the FID of real training images against the reference
+at a given sample size: the finite-sample floor a perfect generator would
+reach with that many samples.
 """
 
 import os
@@ -36,21 +48,53 @@ def stats_of_images(images, extractor, batch_size=1000):
     return stats
 
 
-def sample_batches(generator, n, seed=0, batch_size=1000):
-    """`n` samples a batch at a time, as ``(digits, images)``; batch i is drawn with seed + i.
+def source_seeds(seed, count=2):
+    """Independent seeds of `count` sources: ``SeedSequence(seed).spawn(count)``.
 
-    Conditional generators cycle the digits 0-9 across batches; for the others
-    `digits` is None.
+    `seed` is an int (or None for fresh entropy) or a `numpy.random.SeedSequence`;
+    a SeedSequence given is not modified, so the same one always gives the same
+    children.
+    """
+    return _fresh(seed).spawn(count)
+
+
+def source_seed(seed):
+    """The SeedSequence of one source: an int stands for the first source of that seed."""
+    if isinstance(seed, np.random.SeedSequence):
+        return seed
+    return source_seeds(seed)[0]
+
+
+def batch_seeds(seed, n_batches):
+    """The per-batch seeds of one source: ``source_seed(seed).spawn(n_batches)``."""
+    return _fresh(source_seed(seed)).spawn(n_batches)
+
+
+def _fresh(seed):
+    """A SeedSequence that has spawned nothing yet (a copy when `seed` is one), so spawning is repeatable."""
+    if isinstance(seed, np.random.SeedSequence):
+        return np.random.SeedSequence(seed.entropy, spawn_key=seed.spawn_key, pool_size=seed.pool_size)
+    return np.random.SeedSequence(seed)
+
+
+def sample_batches(generator, n, seed=0, batch_size=1000):
+    """`n` samples a batch at a time, as ``(digits, images)``.
+
+    `seed` is an int or a `numpy.random.SeedSequence` (see `source_seed`);
+    batch i is drawn with ``batch_seeds(seed, n_batches)[i]``, so no two
+    batches, and no two sources, share noise.  Conditional generators cycle
+    the digits 0-9 across batches; for the others `digits` is None.
     """
     conditional = is_conditional(generator)
-    for i, start in enumerate(range(0, n, batch_size)):
+    starts = range(0, n, batch_size)
+    for start, batch_seed in zip(starts, batch_seeds(seed, len(starts))):
         count = min(batch_size, n - start)
         digits = np.arange(start, start + count) % 10 if conditional else None
-        yield digits, sample(generator, count, digits, seed=seed + i)
+        yield digits, sample(generator, count, digits, seed=batch_seed)
 
 
 def stats_of_generator(generator, extractor, n, seed=0, batch_size=1000):
-    """Statistics of `n` samples, drawn and featurised a batch at a time."""
+    """Statistics of `n` samples, drawn (see `sample_batches`) and featurised a batch at a time."""
     stats = FeatureStats()
     for _, images in sample_batches(generator, n, seed, batch_size):
         stats.update(extractor(images))
@@ -101,7 +145,28 @@ def _require_file(path):
 
 
 def fid(source_a, source_b, extractor, n=None, seed=0):
-    """``(distance, stats_a, stats_b)`` between two sources under `extractor`."""
-    a = stats_of_source(source_a, extractor, n, seed)
-    b = stats_of_source(source_b, extractor, n, seed + 1)
+    """``(distance, stats_a, stats_b)`` between two sources under `extractor`.
+
+    Generators draw from independent streams, ``source_seeds(seed)``: the
+    same generator on both sides gives two independent samples.
+    """
+    seed_a, seed_b = source_seeds(seed)
+    a = stats_of_source(source_a, extractor, n, seed_a)
+    b = stats_of_source(source_b, extractor, n, seed_b)
     return fid_from_stats(a, b), a, b
+
+
+def real_baseline(dataset, extractor, n, reference_split="test", train_split="train"):
+    """``(distance, train_stats, reference_stats)``: the FID of the first `n` images of
+    `train_split` against the whole `reference_split` (cached statistics).
+
+    The finite-sample bias of FID at sample size `n`: what a perfect generator,
+    one that draws real training images, would score against the same
+    reference.  `n` is capped at the size of `train_split`; ``train_stats.count``
+    is the number used.
+    """
+    if n < 2:
+        raise MnistgenError(f"a baseline needs at least 2 images; got n={n}")
+    reference = stats_of_split(dataset, reference_split, extractor)
+    train = stats_of_split(dataset, train_split, extractor, n)
+    return fid_from_stats(train, reference), train, reference

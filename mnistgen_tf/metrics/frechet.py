@@ -23,7 +23,11 @@ from mnistgen_tf.errors import MnistgenError
 
 
 class RankDeficientCovarianceWarning(UserWarning):
-    """Fewer samples than feature dimensions: the covariance is singular."""
+    """No more samples than feature dimensions (n <= d): the covariance is singular.
+
+    The centred samples span at most n - 1 dimensions, so the covariance of
+    n samples has rank at most n - 1 < d whenever n <= d.
+    """
 
 
 class FeatureStats:
@@ -84,10 +88,10 @@ class FeatureStats:
         """Unbiased covariance (ddof=1), like numpy.cov and pytorch-fid."""
         if self._count < 2:
             raise MnistgenError(f"a covariance needs at least 2 samples; got {self._count}")
-        if self._count < self.dim:
+        if self._count <= self.dim:  # rank <= n - 1 < d
             warnings.warn(
                 f"covariance of n={self._count} samples of d={self.dim} features is rank-deficient "
-                f"(n < d); an FID computed from it is biased",
+                f"(n <= d); an FID computed from it is biased",
                 RankDeficientCovarianceWarning,
                 stacklevel=2,
             )

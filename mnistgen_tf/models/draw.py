@@ -14,106 +14,17 @@ to images.  Both save to ``.keras`` and reload with plain
 `keras.models.load_model` once `mnistgen_tf` is imported.
 """
 
-import math
-
 import keras
 import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-NUM_CLASSES = 10
+from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, lstm_step_with_known_input, one_hot
+from mnistgen_tf.layers.sampling import GaussianSample
+from mnistgen_tf.losses import bce_with_logits, kl_divergence
+
 RECONSTRUCTIONS = ("bce", "mse")
-LOSS_SCALINGS = ("thesis", "elbo")
-
-
-def _one_hot(labels):
-    return ops.one_hot(ops.cast(labels, "int32"), NUM_CLASSES)
-
-
-@keras.saving.register_keras_serializable(package="mnistgen")
-class DrawWriter(layers.Layer):
-    """The decoder half of DRAW: latent codes (and labels) -> canvas.
-
-    Call it on ``z`` of shape (n, T, z_dim) (and integer ``labels`` of shape
-    (n,) when conditional) to run all T steps from an empty canvas and get
-    images in [0, 1].  `Draw` drives it one step at a time through `step`.
-    """
-
-    def __init__(self, timesteps, z_dim, units, image_shape=(28, 28, 1),
-                 shared_weights=True, conditional=False, **kwargs):
-        super().__init__(**kwargs)
-        self.timesteps = timesteps
-        self.z_dim = z_dim
-        self.units = units
-        self.image_shape = tuple(image_shape)
-        self.shared_weights = shared_weights
-        self.conditional = conditional
-        self.pixels = math.prod(self.image_shape)
-        steps = range(timesteps)
-        # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step;
-        # the Dense layers around it are always per step, as in the thesis.
-        self.cells = [layers.LSTMCell(units, name=f"decoder_lstm_{t}")
-                      for t in (range(1) if shared_weights else steps)]
-        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}") for t in steps]
-        self.write_dense = [layers.Dense(self.pixels, name=f"write_{t}") for t in steps]
-
-    def build(self, z_shape=None, labels_shape=None):
-        for cell in self.cells:
-            cell.build((None, self.z_dim + NUM_CLASSES * self.conditional))
-        for dense in self.latent_dense:
-            dense.build((None, self.z_dim))
-        for dense in self.write_dense:
-            dense.build((None, self.units))
-        self.built = True
-
-    def initial_state(self, batch_size):
-        """Decoder (h, c) and canvas logits, all zero."""
-        zeros = ops.zeros((batch_size, self.units))
-        return zeros, zeros, ops.zeros((batch_size, self.pixels))
-
-    def step(self, t, z_t, one_hot, state):
-        """One decoder step: returns the new (h, c, canvas)."""
-        h, c, canvas = state
-        inputs = self.latent_dense[t](z_t)
-        if self.conditional:
-            inputs = ops.concatenate([inputs, one_hot], axis=-1)
-        cell = self.cells[0 if self.shared_weights else t]
-        h, (h, c) = cell(inputs, [h, c])
-        return h, c, canvas + self.write_dense[t](h)
-
-    def call(self, z, labels=None):
-        one_hot = _one_hot(labels) if self.conditional else None
-        state = self.initial_state(ops.shape(z)[0])
-        for t in range(self.timesteps):
-            state = self.step(t, z[:, t], one_hot, state)
-        return ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape))
-
-    def compute_output_shape(self, z_shape, labels_shape=None):
-        return (z_shape[0], *self.image_shape)
-
-    def get_config(self):
-        return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
-                "units": self.units, "image_shape": self.image_shape,
-                "shared_weights": self.shared_weights, "conditional": self.conditional}
-
-
-def _lstm_step(cell, x_gates, rest, h, c, split):
-    """`cell`'s step on ``[x, rest]`` when ``x @ kernel[:split]`` is already known.
-
-    The encoder reads the same image x at every step; computing its share of
-    the gates once instead of T times removes about a third of DRAW's work.
-    The result equals ``cell(concatenate([x, rest]), [h, c])``.
-    """
-    gates = (x_gates + ops.matmul(rest, cell.kernel[split:])
-             + ops.matmul(h, cell.recurrent_kernel) + cell.bias)
-    i, f, g, o = ops.split(gates, 4, axis=-1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    return ops.sigmoid(o) * ops.tanh(c), c
-
-
-def kl_divergence(mu, log_var):
-    """KL(N(mu, exp(log_var)) || N(0, I)) summed over the last axis."""
-    return 0.5 * ops.sum(ops.square(mu) + ops.exp(log_var) - log_var - 1.0, axis=-1)
+LOSS_SCALINGS = ("elbo", "thesis")
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")
@@ -136,7 +47,7 @@ class Draw(keras.Model):
     """
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
-                 reconstruction="bce", conditional=False, loss_scaling="thesis",
+                 reconstruction="bce", conditional=False, loss_scaling="elbo",
                  image_shape=(28, 28, 1), seed=None, **kwargs):
         super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTIONS:
@@ -159,7 +70,7 @@ class Draw(keras.Model):
                               for t in (range(1) if shared_weights else steps)]
         self.mu_dense = [layers.Dense(z_dim, name=f"z_mean_{t}") for t in steps]
         self.log_var_dense = [layers.Dense(z_dim, name=f"z_log_var_{t}") for t in steps]
-        self.noise = keras.random.SeedGenerator(seed)
+        self.sample_z = GaussianSample(seed, name="sample_z")
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction", "kl")}
 
@@ -174,7 +85,7 @@ class Draw(keras.Model):
 
     def call(self, inputs, training=False):
         x = ops.reshape(inputs["image"], (-1, self.writer.pixels))
-        one_hot = _one_hot(inputs["label"]) if self.conditional else None
+        label_one_hot = one_hot(inputs["label"]) if self.conditional else None
         noise = inputs.get("noise")
         pixels = self.writer.pixels
         batch = ops.shape(x)[0]
@@ -186,15 +97,11 @@ class Draw(keras.Model):
             cell = self.encoder_cells[0 if self.shared_weights else t]
             if t == 0 or not self.shared_weights:
                 x_gates = ops.matmul(x, cell.kernel[:pixels])
-            rest = [x_hat, h_dec] + ([one_hot] if self.conditional else [])
-            h_enc, c_enc = _lstm_step(cell, x_gates, ops.concatenate(rest, axis=-1), h_enc, c_enc, pixels)
+            rest = [x_hat, h_dec] + ([label_one_hot] if self.conditional else [])
+            h_enc, c_enc = lstm_step_with_known_input(cell, x_gates, ops.concatenate(rest, axis=-1), h_enc, c_enc, pixels)
             mu, log_var = self.mu_dense[t](h_enc), self.log_var_dense[t](h_enc)
-            if noise is None:
-                eps = keras.random.normal((batch, self.z_dim), seed=self.noise)
-            else:
-                eps = noise[:, t]
-            z = mu + ops.exp(0.5 * log_var) * eps
-            h_dec, c_dec, canvas = self.writer.step(t, z, one_hot, (h_dec, c_dec, canvas))
+            z = self.sample_z([mu, log_var] if noise is None else [mu, log_var, noise[:, t]])
+            h_dec, c_dec, canvas = self.writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
             mus.append(mu)
             zs.append(z)
             log_vars.append(log_var)
@@ -226,7 +133,7 @@ class Draw(keras.Model):
         """Per-image reconstruction and KL terms under this model's scaling."""
         x = ops.reshape(images, (-1, self.writer.pixels))
         if self.reconstruction == "bce":
-            per_pixel = ops.binary_crossentropy(x, outputs["logits"], from_logits=True)
+            per_pixel = bce_with_logits(x, outputs["logits"])
         else:
             per_pixel = ops.square(x - ops.sigmoid(outputs["logits"]))
         kl = ops.sum(kl_divergence(outputs["mu"], outputs["log_var"]), axis=-1)
@@ -282,12 +189,11 @@ def build_draw(timesteps=16, z_dim=16, units=256, **options):
 def build_generator(draw):
     """Functional generator sharing `draw`'s decoder weights.
 
-    Inputs, as a dict: ``z`` of shape (n, T, z_dim), standard normal noise, and, when
-    the model is conditional, ``label`` (n,) integer digits.  Output: images
-    (n, H, W, C) in [0, 1].
+    Inputs, by name or in this order: ``z`` of shape (n, T, z_dim), standard
+    normal noise, and, when the model is conditional, ``label`` (n,) integer
+    digits.  Output: images (n, H, W, C) in [0, 1].
     """
-    inputs = {"z": keras.Input((draw.timesteps, draw.z_dim), name="z")}
-    if draw.conditional:
-        inputs["label"] = keras.Input((), dtype="int32", name="label")
-    images = draw.writer(inputs["z"], inputs.get("label"))
-    return keras.Model(inputs, images, name="draw_generator")
+    z = keras.Input((draw.timesteps, draw.z_dim), name="z")
+    label = keras.Input((), dtype="int32", name="label") if draw.conditional else None
+    images = draw.writer(z, label)
+    return keras.Model([z, label] if draw.conditional else [z], images, name="draw_generator")

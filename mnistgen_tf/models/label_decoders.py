@@ -49,18 +49,11 @@ standard normal vectors, on the scale of the LayerNorm-ed activations, so
 that rows differ from the first step.
 """
 
-import json
-import os
-import time
-
 import keras
-import numpy as np
-from keras import layers, ops
+from keras import layers
 
-from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import write_text
-from mnistgen_tf.train import atomic_save, epochs_done, fit, prepare_run_dir, provenance, split_train_val
+from mnistgen_tf.layers.transformer import RowPositions
 
 NUM_CLASSES = 10
 ROWS, COLS = 28, 28
@@ -72,48 +65,11 @@ VARIANTS = {
     "transformer-6": {"kind": "transformer", "layers": 6, **TRANSFORMER},
     "decoder-only": {"kind": "decoder-only", "layers": 6, **TRANSFORMER},
 }
-BCE_EPSILON = 1e-7  # Keras clips probabilities to [eps, 1 - eps] in binary_crossentropy
-
-
-@keras.saving.register_keras_serializable(package="mnistgen")
-class RowPositions(layers.Layer):
-    """Learned row-position embeddings, one token per image row.
-
-    Called on per-example vectors of shape (n, dim), it returns (n, rows, dim):
-    the position table repeated over the batch, plus the input vector on every
-    row when ``add_input`` (the decoder-only model's label conditioning).
-    Without ``add_input`` the input only sets the batch size.
-    """
-
-    def __init__(self, rows=ROWS, add_input=False, stddev=1.0, **kwargs):
-        super().__init__(**kwargs)
-        self.rows = rows
-        self.add_input = add_input
-        self.stddev = stddev
-
-    def build(self, input_shape):
-        self.positions = self.add_weight(
-            shape=(self.rows, input_shape[-1]), name="positions",
-            initializer=keras.initializers.RandomNormal(stddev=self.stddev))
-        self.built = True
-
-    def call(self, inputs):
-        tokens = ops.zeros_like(inputs)[:, None, :] + self.positions[None]
-        if self.add_input:
-            tokens = tokens + inputs[:, None, :]
-        return tokens
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], self.rows, input_shape[-1])
-
-    def get_config(self):
-        return {**super().get_config(), "rows": self.rows, "add_input": self.add_input,
-                "stddev": self.stddev}
 
 
 def label_input():
-    """The generator's one input, as the dict `mnistgen_tf.sampling` feeds."""
-    return {"label": keras.Input((), dtype="int32", name="label")}
+    """The generator's one input, named as `mnistgen_tf.sampling` feeds it."""
+    return keras.Input((), dtype="int32", name="label")
 
 
 def _to_image(x, name):
@@ -130,14 +86,14 @@ def build_dense_decoder(latent=10, name=None):
     """Model A (latent 10) or Model B (latent 1) of the report."""
     labels = label_input()
     x = layers.Embedding(NUM_CLASSES, latent, name="embedding",
-                         embeddings_initializer=keras.initializers.RandomUniform(-1.0, 1.0))(labels["label"])
+                         embeddings_initializer=keras.initializers.RandomUniform(-1.0, 1.0))(labels)
     x = layers.LayerNormalization(name="norm_1")(x)
     x = layers.Dense(latent, name="dense_1")(x)
     x = layers.Dense(2 * latent, name="dense_2")(x)
     x = layers.LayerNormalization(name="norm_2")(x)
     x = layers.Dense(ROWS * COLS, name="dense_out")(x)
     x = layers.LayerNormalization(name="norm_out")(x)
-    return keras.Model(labels, _to_image(x, "out"), name=name or f"dense_decoder_latent{latent}")
+    return keras.Model([labels], _to_image(x, "out"), name=name or f"dense_decoder_latent{latent}")
 
 
 def _residual(x, f, norm, name):
@@ -169,7 +125,7 @@ def _final_norm(x, norm, name):
 def build_transformer_decoder(num_layers=1, d_model=64, heads=4, ff_dim=128, norm="pre", name=None):
     """Encoder-decoder transformer from one label token to 28 row tokens."""
     labels = label_input()
-    token = layers.Embedding(NUM_CLASSES, d_model, name="embedding")(labels["label"])
+    token = layers.Embedding(NUM_CLASSES, d_model, name="embedding")(labels)
     memory = layers.Reshape((1, d_model), name="source_sequence")(token)
     for i in range(num_layers):
         memory = _attention(memory, None, heads, d_model, norm, f"encoder{i}_self")
@@ -182,7 +138,7 @@ def build_transformer_decoder(num_layers=1, d_model=64, heads=4, ff_dim=128, nor
         x = _feed_forward(x, ff_dim, d_model, norm, f"decoder{i}")
     x = _final_norm(x, norm, "decoder_norm")
     x = layers.Dense(COLS, name="rows_out")(x)
-    return keras.Model(labels, _to_image(x, "out"), name=name or f"transformer_{num_layers}_{num_layers}")
+    return keras.Model([labels], _to_image(x, "out"), name=name or f"transformer_{num_layers}_{num_layers}")
 
 
 def build_decoder_only(num_layers=6, d_model=64, ff_dim=128, norm="pre", name=None, heads=None):
@@ -191,13 +147,13 @@ def build_decoder_only(num_layers=6, d_model=64, ff_dim=128, norm="pre", name=No
     ``heads`` is accepted and ignored so all transformer variants share one config.
     """
     labels = label_input()
-    token = layers.Embedding(NUM_CLASSES, d_model, name="embedding")(labels["label"])
+    token = layers.Embedding(NUM_CLASSES, d_model, name="embedding")(labels)
     x = RowPositions(ROWS, add_input=True, name="label_plus_rows")(token)
     for i in range(num_layers):
         x = _feed_forward(x, ff_dim, d_model, norm, f"block{i}")
     x = _final_norm(x, norm, "blocks_norm")
     x = layers.Dense(COLS, name="rows_out")(x)
-    return keras.Model(labels, _to_image(x, "out"), name=name or f"decoder_only_{num_layers}")
+    return keras.Model([labels], _to_image(x, "out"), name=name or f"decoder_only_{num_layers}")
 
 
 def build_label_decoder(variant):
@@ -212,97 +168,3 @@ def build_label_decoder(variant):
     builder = build_transformer_decoder if kind == "transformer" else build_decoder_only
     return builder(num_layers=spec["layers"], d_model=spec["d_model"], heads=spec["heads"],
                    ff_dim=spec["ff_dim"], norm=spec["norm"], name=name)
-
-
-# ---------------------------------------------------------------- evaluation
-
-def digit_images(generator):
-    """The ten images (10, 28, 28, 1) a label-only generator makes for digits 0-9."""
-    return generator.predict({"label": np.arange(NUM_CLASSES, dtype="int32")}, verbose=0)
-
-
-def class_means(images, labels):
-    """Per-pixel mean image of each digit, (10, H, W, 1) floats in [0, 1]."""
-    x = _as_float(images)
-    return np.stack([x[labels == d].mean(axis=0) for d in range(NUM_CLASSES)])
-
-
-def per_image_bce(predictions, images):
-    """BCE of each image against a prediction, averaged over pixels (Keras's clipping)."""
-    p = np.clip(np.asarray(predictions, np.float64), BCE_EPSILON, 1.0 - BCE_EPSILON)
-    x = _as_float(images).astype(np.float64)
-    axes = tuple(range(1, x.ndim))
-    return -(x * np.log(p) + (1.0 - x) * np.log(1.0 - p)).mean(axis=axes)
-
-
-def per_digit_bce(prototypes, images, labels):
-    """Average BCE when every image of digit d is predicted by ``prototypes[d]``.
-
-    Returns ``(mean over all images, [mean over the images of each digit])``,
-    the report's "average evaluation loss" and its per-digit bar charts (NaN
-    for a digit with no image).
-    """
-    labels = np.asarray(labels)
-    losses = per_image_bce(np.asarray(prototypes)[labels], images)
-    per_digit = [float(losses[labels == d].mean()) if np.any(labels == d) else float("nan")
-                 for d in range(NUM_CLASSES)]
-    return float(losses.mean()), per_digit
-
-
-def _as_float(images):
-    x = np.asarray(images)
-    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
-    return x[..., None] if x.ndim == 3 else x
-
-
-# ------------------------------------------------------------------ training
-
-LABEL_DECODER_DEFAULTS = {"dataset": "mnist", "variant": "A", "epochs": 3, "batch_size": 16,
-                          "learning_rate": 1e-3, "subset": None, "seed": 0}
-
-
-def _pairs(images, labels, batch_size, shuffle, seed=None):
-    """(label -> image) batches for `model.fit`: inputs {"label"}, targets images."""
-    ds = data.pipeline(images, labels, batch_size, shuffle=shuffle, seed=seed)
-    return ds.map(lambda batch: ({"label": batch["label"]}, batch["image"]))
-
-
-def train_label_decoder(out_dir, variant="A", epochs=3, batch_size=16, seed=0, subset=None,
-                        resume=False, learning_rate=1e-3, verbose="auto"):
-    """Train one report variant into ``out_dir`` (the DRAW run-folder layout).
-
-    The last tenth of the training split (at most 5,000 images) is held out
-    for validation and best-epoch selection, as for every run of the kit;
-    Adam with the Keras default rate, as in the report's notebook.  The model
-    is its own generator: ``generator.keras`` is the best-validation model
-    without optimizer state.  Returns ``(generator, config)``.
-    """
-    if variant not in VARIANTS:
-        raise MnistgenError(f"unknown label-decoder variant {variant!r}; choose one of {', '.join(VARIANTS)}")
-    config = {**LABEL_DECODER_DEFAULTS, "variant": variant, "epochs": epochs, "batch_size": batch_size,
-              "learning_rate": learning_rate, "subset": subset, "seed": seed,
-              "architecture": VARIANTS[variant]}
-    prepare_run_dir(out_dir, config, resume)
-    keras.utils.set_random_seed(seed)
-    images, labels = data.load(config["dataset"], "train")
-    (x_train, y_train), (x_val, y_val) = split_train_val(images, labels, subset)
-    train_ds = _pairs(x_train, y_train, batch_size, shuffle=True, seed=seed)
-    val_ds = _pairs(x_val, y_val, 500, shuffle=False)
-    epochs_before = epochs_done(out_dir) if resume else 0
-    model = build_label_decoder(variant)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss="binary_crossentropy")
-    started = time.time()
-    model = fit(model, train_ds, val_ds, out_dir, epochs, resume, verbose=verbose)
-    wall = time.time() - started
-    # A fresh, uncompiled copy: the saved generator carries no optimizer state.
-    generator = keras.models.clone_model(model)
-    generator.set_weights(model.get_weights())
-    atomic_save(generator, os.path.join(out_dir, "generator.keras"))
-    # The wall time covers this session only: epochs_before > 0 marks a resumed run.
-    run_info = {"config": config, "train_images": len(x_train), "val_images": len(x_val),
-                "parameters": generator.count_params(), "wall_time_s_last_session": round(wall, 1),
-                "epochs_before_last_session": epochs_before, **provenance()}
-    write_text(os.path.join(out_dir, "run.json"), json.dumps(run_info, indent=2))
-    return generator, config
-
-

@@ -1,11 +1,12 @@
 """One DRAW cell of a sweep: train (resuming), evaluate, keep the figures' arrays.
 
-A cell's settings are `train.DRAW_DEFAULTS` options plus the evaluation
+A cell's settings are `registry.DrawOptions` options plus the evaluation
 settings in `EVAL_DEFAULTS`.  Training goes to ``CELL/run/`` with
 ``resume=True``, so a cell interrupted after some epochs continues from its
 last checkpoint.  Evaluation is `mnistgen_tf.evaluate` on the test split.
 """
 
+import dataclasses
 import json
 import logging
 import os
@@ -18,7 +19,10 @@ from mnistgen_tf.evaluate import figure_samples, sample_metrics, test_split_metr
 from mnistgen_tf.metrics.features import get_extractor
 from mnistgen_tf.metrics.fid import stats_of_split
 from mnistgen_tf.sweep import Column
-from mnistgen_tf.train import DRAW_DEFAULTS, epochs_done, train_draw
+from mnistgen_tf.registry import DrawOptions
+from mnistgen_tf.train import epochs_done, train
+
+DRAW_OPTIONS = {field.name for field in dataclasses.fields(DrawOptions)}
 
 EVAL_DEFAULTS = {
     "test_images": None,  # None: the whole test split
@@ -98,17 +102,17 @@ def _quiet_retracing():
 
 def run_draw_cell(cell_dir, settings, verbose=0):
     """Train and evaluate one DRAW cell; returns ``(record, arrays)`` for `sweep.run`."""
-    unknown = set(settings) - set(DRAW_DEFAULTS) - set(EVAL_DEFAULTS)
+    unknown = set(settings) - DRAW_OPTIONS - set(EVAL_DEFAULTS)
     if unknown:
         raise ValueError(f"unknown DRAW cell settings: {sorted(unknown)}")
     _quiet_retracing()
-    train_options = {k: v for k, v in settings.items() if k in DRAW_DEFAULTS}
+    train_options = {k: v for k, v in settings.items() if k in DRAW_OPTIONS}
     evaluation = {**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS}}
     run_dir = os.path.join(cell_dir, "run")
 
     done_before = epochs_done(run_dir)
     started = time.perf_counter()
-    trainer, generator, config = train_draw(run_dir, resume=True, verbose=verbose, **train_options)
+    trainer, generator, config = train("draw", run_dir, resume=True, verbose=verbose, **train_options)
     train_seconds = time.perf_counter() - started
     epochs_run = max(config["epochs"] - done_before, 0)
     with open(os.path.join(run_dir, "run.json")) as f:

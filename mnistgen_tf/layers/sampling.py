@@ -1,0 +1,39 @@
+"""Sampling latent variables: the reparameterisation trick as a layer."""
+
+import keras
+from keras import layers, ops
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class GaussianSample(layers.Layer):
+    """``z = mu + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``, differentiable in mu and log_var.
+
+    Called on ``[mu, log_var]``, or on ``[mu, log_var, eps]`` to supply the
+    noise (zeros give the posterior mean).
+    """
+
+    def __init__(self, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = seed
+        self.noise = keras.random.SeedGenerator(seed)
+
+    def call(self, inputs):
+        mu, log_var = inputs[0], inputs[1]
+        eps = inputs[2] if len(inputs) > 2 else keras.random.normal(ops.shape(mu), seed=self.noise)
+        return mu + ops.exp(0.5 * log_var) * eps
+
+    # The noise generator's position is saved with the layer, so a trainer
+    # reloaded from a checkpoint continues the same noise stream (Keras does
+    # not save `SeedGenerator` states by itself).
+    def save_own_variables(self, store):
+        store["noise_state"] = keras.ops.convert_to_numpy(self.noise.state.value)
+
+    def load_own_variables(self, store):
+        if "noise_state" in store:
+            self.noise.state.assign(store["noise_state"])
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[0]
+
+    def get_config(self):
+        return {**super().get_config(), "seed": self.seed}

@@ -1,0 +1,201 @@
+"""The model families the kit trains, by name: options, trainer, data, generator.
+
+A family is a `Family`: a frozen dataclass of options with their defaults
+(each `option` carries its help text and allowed values, from which
+``mnistgen train <family>`` makes its flags), a function that builds the
+compiled trainer from those options, the kind of data pipeline it trains on
+(`mnistgen_tf.data.PIPELINES`), and a function that turns the trained
+trainer into the generator that is saved and sampled.  The one trainer in
+`mnistgen_tf.train` and the CLI read everything else from here.
+
+Adding a family: write ``models/<family>.py`` (Functional builders, and a
+`keras.Model` subclass with ``train_step`` when training is more than a
+compiled loss), then one `Family` entry at the bottom of this file.
+"""
+
+import dataclasses
+import math
+from typing import Callable, Optional
+
+from mnistgen_tf.data import DATASETS, PIPELINES
+from mnistgen_tf.errors import MnistgenError
+
+
+def option(default, help, choices=None, minimum=None, off_flag=None):
+    """A family option: its default, a help line, allowed values, a lower bound.
+
+    ``minimum`` is inclusive, except that a float option with minimum 0 must
+    be above 0 (a learning rate of 0 trains nothing).  A boolean option whose
+    default is True gets a CLI flag that turns it off: ``off_flag`` is its
+    spelling and the `help` describes that flag, e.g. ``("--per-step-weights",
+    "one LSTM per step instead of one shared")`` for ``shared_weights``.
+    """
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
+                                                        "minimum": minimum, "off_flag": off_flag})
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingOptions:
+    """Options every family has."""
+
+    dataset: str = option("mnist", "training data", choices=DATASETS)
+    epochs: int = option(10, "training epochs", minimum=1)
+    batch_size: int = option(100, "training batch size", minimum=1)
+    learning_rate: float = option(1e-3, "Adam learning rate", minimum=0)
+    subset: Optional[int] = option(None, "train on the first N training images only (at least 20)", minimum=20)
+    seed: int = option(0, "random seed of weights, data order and noise (0 to 2**32 - 1)", minimum=0)
+
+
+@dataclasses.dataclass(frozen=True)
+class Family:
+    """One trainable model family (see the module docstring).
+
+    ``build(options)`` returns a compiled, built trainer; ``generator(trainer,
+    options)`` the Functional generator to save (inputs ``z`` and/or
+    ``label``, see `mnistgen_tf.sampling`).  ``monitor`` is the logged
+    quantity whose minimum picks the saved epoch; None saves the last epoch
+    (models with no validation loss, such as GANs).
+    """
+
+    name: str
+    summary: str
+    description: str
+    options: type
+    data: str
+    build: Callable
+    generator: Callable
+    monitor: Optional[str] = "val_loss"
+    val_batch_size: Optional[int] = None  # None: the training batch size
+
+    def make_options(self, **values):
+        """The family's options with `values` applied, checked; a one-line error names a bad one."""
+        names = {f.name: f for f in dataclasses.fields(self.options)}
+        unknown = sorted(set(values) - set(names))
+        if unknown:
+            raise MnistgenError(f"{self.name} has no option {unknown[0]!r}; its options are {', '.join(names)}")
+        for name, value in values.items():
+            _check_value(names[name], value)
+        return self.options(**values)
+
+
+def _check_value(field, value):
+    meta, name = field.metadata, field.name
+    if value is None:
+        if field.default is not None:
+            raise MnistgenError(f"{name} needs a value")
+        return
+    kind = type(field.default) if field.default is not None else int
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise MnistgenError(f"{name} must be true or false, got {value!r}")
+    elif kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise MnistgenError(f"{name} must be an integer, got {value!r}")
+    elif kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise MnistgenError(f"{name} must be a finite number, got {value!r}")
+    if meta["choices"] is not None and value not in meta["choices"]:
+        raise MnistgenError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
+    low = meta["minimum"]
+    if low is not None and (value < low or (kind is float and low == 0 and value <= 0)):
+        bound = "above 0" if kind is float and low == 0 else f"at least {low}"
+        raise MnistgenError(f"{name} must be {bound}, got {value!r}")
+    if name == "seed" and value >= 2**32:
+        raise MnistgenError(f"seed must be below 2**32, got {value}")
+
+
+# ------------------------------------------------------------------ DRAW
+
+@dataclasses.dataclass(frozen=True)
+class DrawOptions(TrainingOptions):
+    conditional: bool = option(False, "condition encoder and decoder on the digit label")
+    timesteps: int = option(16, "drawing steps T", minimum=1)
+    z_dim: int = option(16, "latent variables per step", minimum=1)
+    units: int = option(256, "LSTM state size", minimum=1)
+    shared_weights: bool = option(True, "one LSTM per step instead of one shared by all steps",
+                                  off_flag="--per-step-weights")
+    reconstruction: str = option("bce", "reconstruction loss", choices=("bce", "mse"))
+    loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
+                                       "+ KL/T, as the thesis's code (collapses the posterior on MNIST)",
+                               choices=("elbo", "thesis"))
+    binarize: bool = option(False, "threshold pixels at 0.5")
+    xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
+
+
+def _draw_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.draw import build_draw
+
+    model = build_draw(timesteps=options.timesteps, z_dim=options.z_dim, units=options.units,
+                       shared_weights=options.shared_weights, reconstruction=options.reconstruction,
+                       conditional=options.conditional, loss_scaling=options.loss_scaling,
+                       image_shape=image_shape, seed=options.seed)
+    # XLA fuses DRAW's many small per-step ops.
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
+    return model
+
+
+def _draw_generator(trainer, options):
+    from mnistgen_tf.models.draw import build_generator
+
+    return build_generator(trainer)
+
+
+# ------------------------------------------------------------------ label -> image decoders
+
+LABEL_DECODER_VARIANTS = ("A", "B", "transformer-1", "transformer-6", "decoder-only")
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelDecoderOptions(TrainingOptions):
+    variant: str = option("A", "A: dense, latent 10; B: dense, latent 1; transformer-1/-6: 1+1 or 6+6 layers; "
+                               "decoder-only: no encoder, no attention", choices=LABEL_DECODER_VARIANTS)
+    epochs: int = option(3, "training epochs", minimum=1)
+    batch_size: int = option(16, "training batch size", minimum=1)
+
+
+def _label_decoder_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.label_decoders import build_label_decoder
+
+    model = build_label_decoder(options.variant)
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss="binary_crossentropy")
+    return model
+
+
+def _uncompiled_copy(trainer, options):
+    """The trained model itself, without optimizer state: it is its own generator."""
+    import keras
+
+    generator = keras.models.clone_model(trainer)
+    generator.set_weights(trainer.get_weights())
+    return generator
+
+
+FAMILIES = {family.name: family for family in (
+    Family(
+        name="draw",
+        summary="DRAW (recurrent VAE) or conditional DRAW",
+        description="Train DRAW without attention, as in the thesis: an LSTM encoder and decoder writing on "
+                    "a canvas over T steps.",
+        options=DrawOptions, data="images", build=_draw_trainer, generator=_draw_generator,
+    ),
+    Family(
+        name="label-decoder",
+        summary="label -> image decoders (Model A/B, transformers, decoder-only)",
+        description="Train a model that receives only a digit label and outputs one image, with BCE against "
+                    "the training images, as in the Italian report.",
+        options=LabelDecoderOptions, data="label_to_image", build=_label_decoder_trainer,
+        generator=_uncompiled_copy, val_batch_size=500,
+    ),
+)}
+assert all(family.data in PIPELINES for family in FAMILIES.values())
+
+
+def get_family(name):
+    try:
+        return FAMILIES[name]
+    except KeyError:
+        raise MnistgenError(f"unknown model family {name!r}; choose one of {', '.join(FAMILIES)}") from None
