@@ -2,8 +2,11 @@
 
 A generator is a Functional model whose inputs are named ``z`` (standard
 normal noise, any shape after the batch axis) and/or ``label`` (integer
-digits 0-9).  DRAW generators take ``z`` (and ``label`` when conditional);
-label -> image decoders take ``label`` alone.
+digits 0-9), accepted as a dict by name or as a list in the order
+``[z, label]``.  DRAW generators take ``z`` (and ``label`` when
+conditional); label -> image decoders take ``label`` alone.  A generator
+whose sampling is a loop (a reverse diffusion chain, an autoregressive
+prior) runs the loop inside the model, so it is sampled like any other.
 """
 
 import os
@@ -29,7 +32,19 @@ def load_generator(path):
     names = [t.name for t in getattr(model, "inputs", None) or []]  # subclassed models have none
     if not names or any(name not in INPUT_NAMES for name in names):
         raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
-    return model
+    return positional(model)
+
+
+def positional(generator):
+    """`generator` taking its inputs as a list ``[z, label]`` as well as a dict by name.
+
+    Generators saved before the kit built them with list inputs take a dict
+    only; the same layers are rewired, nothing is copied.
+    """
+    if not isinstance(generator._inputs_struct, dict):
+        return generator
+    inputs = sorted(generator.inputs, key=lambda t: INPUT_NAMES.index(t.name))
+    return keras.Model(inputs, generator.outputs, name=generator.name)
 
 
 def is_conditional(generator):

@@ -11,5 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 @pytest.fixture(scope="session")
 def mnist_available():
+    # A failure, not a skip: a suite that silently skips its data tests proves nothing.
     if not os.path.isdir(os.path.join(os.environ.get("MNISTGEN_DATA_DIR", ""), "mnist")):
-        pytest.skip("MNIST IDX files not found (set MNISTGEN_DATA_DIR)")
+        pytest.fail("MNIST IDX files not found: set MNISTGEN_DATA_DIR to the folder holding mnist/ "
+                    "(../shared/datasets beside the checkout)")

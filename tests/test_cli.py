@@ -29,7 +29,7 @@ def runs(tmp_path_factory, mnist_available):
 
 def test_train_writes_the_run_and_resume_continues_it(runs):
     cond, _ = runs
-    for name in ("generator.keras", "history.csv", "config.json", "best.keras", "last.keras", "run.json"):
+    for name in ("generator.keras", "history.csv", "config.json", "best.keras", "last-2.keras", "run.json"):
         assert (cond / name).exists(), name
     with open(cond / "history.csv") as f:
         epochs = [row["epoch"] for row in csv.DictReader(f)]

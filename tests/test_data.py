@@ -41,7 +41,7 @@ def test_real_mnist_is_canonical(mnist_available):
 
 def test_pipeline_scales_binarizes_and_batches(fake_dir):
     x, y = data.load("mnist", "train")
-    batch = next(iter(data.pipeline(x, y, batch_size=5, shuffle=False, binarize=True)))
+    batch = next(iter(data.pipeline("images", x, y, batch_size=5, binarize=True)))
     assert batch["image"].shape == (5, 28, 28, 1)
     assert set(np.unique(batch["image"].numpy())) <= {0.0, 1.0}
     assert batch["label"].numpy().tolist() == y[:5].tolist()

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 import mnistgen_tf  # noqa: F401
-from mnistgen_tf.models.draw import build_draw, build_generator, kl_divergence
+from mnistgen_tf.losses import kl_divergence
+from mnistgen_tf.models.draw import build_draw, build_generator
 
 
 def _batch(n=6, seed=0, image_shape=(28, 28, 1)):
@@ -56,11 +57,11 @@ def test_reconstruction_scaling_and_mse():
     p = 1 / (1 + np.exp(-logits))
     bce = -(x.reshape(3, -1) * np.log(p) + (1 - x.reshape(3, -1)) * np.log(1 - p))
     outputs = {"logits": logits, "mu": np.zeros((3, 2, 4), "float32"), "log_var": np.zeros((3, 2, 4), "float32")}
-    rec, _ = build_draw(2, 4, 8).loss_terms(x, outputs)
+    rec, _ = build_draw(2, 4, 8, loss_scaling="thesis").loss_terms(x, outputs)
     np.testing.assert_allclose(rec, bce.mean(-1), rtol=1e-5)
-    rec, _ = build_draw(2, 4, 8, loss_scaling="elbo").loss_terms(x, outputs)
+    rec, _ = build_draw(2, 4, 8).loss_terms(x, outputs)  # the default: the ELBO
     np.testing.assert_allclose(rec, bce.sum(-1), rtol=1e-5)
-    rec, _ = build_draw(2, 4, 8, reconstruction="mse").loss_terms(x, outputs)
+    rec, _ = build_draw(2, 4, 8, reconstruction="mse", loss_scaling="thesis").loss_terms(x, outputs)
     np.testing.assert_allclose(rec, ((x.reshape(3, -1) - p) ** 2).mean(-1), rtol=1e-5)
 
 
@@ -178,13 +179,13 @@ def test_outputs_on_a_data_set_feed_the_latent_metrics():
 
 
 def test_encoder_step_equals_the_keras_lstm_cell():
-    from mnistgen_tf.models.draw import _lstm_step
+    from mnistgen_tf.layers.recurrent import lstm_step_with_known_input
 
     cell = keras.layers.LSTMCell(8)
     cell.build((None, 12))
     rng = np.random.default_rng(0)
     x, rest, h, c = (rng.standard_normal((3, n)).astype("float32") for n in (5, 7, 8, 8))
     h_ref, (_, c_ref) = cell(np.concatenate([x, rest], axis=-1), [h, c])
-    h_ours, c_ours = _lstm_step(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
+    h_ours, c_ours = lstm_step_with_known_input(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
     np.testing.assert_allclose(h_ours, h_ref, atol=1e-6)
     np.testing.assert_allclose(c_ours, c_ref, atol=1e-6)

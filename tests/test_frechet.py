@@ -79,9 +79,7 @@ def test_singular_covariances_match_exact_trace():
 
 
 @pytest.fixture(scope="module")
-def mnist_pixels():
-    if not os.environ.get("MNISTGEN_DATA_DIR"):
-        pytest.skip("MNISTGEN_DATA_DIR is not set")
+def mnist_pixels(mnist_available):
     from mnistgen_tf.data import load
 
     images, labels = load("mnist", "test")

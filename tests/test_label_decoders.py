@@ -11,8 +11,9 @@ import pytest
 
 import mnistgen_tf  # noqa: F401
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.models.label_decoders import (VARIANTS, build_label_decoder, class_means, digit_images,
-                                               per_digit_bce, per_image_bce, train_label_decoder)
+from mnistgen_tf.evaluate import class_means, digit_images, per_digit_bce, per_image_bce
+from mnistgen_tf.models.label_decoders import VARIANTS, build_label_decoder
+from mnistgen_tf.train import train
 from mnistgen_tf.sampling import load_generator, sample
 
 from cli_helpers import assert_one_line_error, mnistgen
@@ -93,7 +94,8 @@ def test_bce_helpers_closed_forms():
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, mnist_available):
     run = tmp_path_factory.mktemp("runs") / "t1"
-    generator, config = train_label_decoder(str(run), "transformer-1", epochs=1, subset=400, seed=0, verbose=0)
+    _, generator, config = train("label-decoder", str(run), variant="transformer-1", epochs=1, subset=400, seed=0,
+                                 verbose=0)
     return run, generator, config
 
 
@@ -107,7 +109,7 @@ def test_short_training_lowers_the_loss(trained):
     before = per_digit_bce(digit_images(build_label_decoder("transformer-1")), val_images, val_labels)[0]
     after = per_digit_bce(digit_images(generator), val_images, val_labels)[0]
     assert after < before - 0.05, (before, after)
-    for name in ("generator.keras", "history.csv", "config.json", "run.json", "best.keras", "last.keras"):
+    for name in ("generator.keras", "history.csv", "config.json", "run.json", "best.keras", "last-1.keras"):
         assert (run / name).exists(), name
     with open(run / "history.csv") as f:
         assert [row["epoch"] for row in csv.DictReader(f)] == ["0"]
@@ -136,12 +138,13 @@ def test_sample_rejects_non_integer_labels(trained, bad):
 
 
 def test_cli_variants_match_the_module():
-    from mnistgen_tf.cli import LABEL_DECODER_VARIANTS, build_parser
+    from mnistgen_tf.cli import build_parser
+    from mnistgen_tf.registry import LABEL_DECODER_VARIANTS, get_family
 
     assert LABEL_DECODER_VARIANTS == tuple(VARIANTS)
+    options = get_family("label-decoder").make_options()
+    assert (options.variant, options.epochs, options.batch_size, options.seed, options.subset) == ("A", 3, 16, 0, None)
     parser = build_parser()
-    args = parser.parse_args(["train", "label-decoder", "--variant", "A", "--out", "x"])
-    assert (args.epochs, args.batch_size, args.seed, args.subset, args.resume) == (3, 16, 0, None, False)
     for variant in VARIANTS:
         assert parser.parse_args(["train", "label-decoder", "--variant", variant, "--out", "x"]).variant == variant
 
@@ -166,7 +169,7 @@ def test_cli_bad_digit_exits_2_with_one_line(tmp_path):
 
 @pytest.mark.parametrize("args, fragment", [
     (["train", "label-decoder", "--variant", "C", "--out", "d"], "invalid choice: 'C'"),
-    (["train", "label-decoder", "--out", "d"], "--variant"),
+    (["train", "label-decoder", "--variant", "A"], "--out"),
     (["sample", "g.keras", "--digit", "10", "--out", "s.png"], "outside 0-9"),
     (["sample", "g.keras", "--digit", "x", "--out", "s.png"], "integer 0-9"),
 ])

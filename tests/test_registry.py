@@ -1,0 +1,120 @@
+"""Every registered family trains through `mnistgen train`, reloads in a fresh process and samples."""
+
+import ast
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from cli_helpers import assert_one_line_error, mnistgen
+from mnistgen_tf.registry import FAMILIES, get_family
+
+PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mnistgen_tf"
+
+# One tiny epoch of each family; a new family fails `test_every_family_has_a_smoke_run` until it is added here.
+TINY = {
+    "draw": ["--conditional", "--timesteps", "2", "--z-dim", "2", "--units", "8"],
+    "label-decoder": ["--variant", "B", "--batch-size", "50"],
+}
+
+
+def test_every_family_has_a_smoke_run():
+    assert set(TINY) == set(FAMILIES)
+
+
+@pytest.fixture(scope="module", params=sorted(FAMILIES))
+def trained(request, tmp_path_factory, mnist_available):
+    run = tmp_path_factory.mktemp(request.param) / "run.keras"  # a folder name with .keras in it
+    result = mnistgen("train", request.param, "--out", run, "--epochs", 1, "--subset", 200, *TINY[request.param])
+    assert result.returncode == 0, result.stderr[-2000:]
+    return request.param, run
+
+
+def test_generator_reloads_in_a_fresh_process_and_takes_dict_or_list(trained):
+    family, run = trained
+    script = """
+import sys, json, keras, numpy as np
+import mnistgen_tf
+from mnistgen_tf.sampling import generator_inputs, sample
+g = keras.models.load_model(sys.argv[1])
+inputs = generator_inputs(g, 4, seed=0)
+by_name = g.predict(inputs, verbose=0)
+in_order = g.predict([inputs[name] for name in ("z", "label") if name in inputs], verbose=0)
+images = sample(g, 4, seed=0)
+print(json.dumps({"same": bool(np.array_equal(by_name, in_order) and np.array_equal(by_name, images)),
+                  "shape": list(images.shape), "low": float(images.min()), "high": float(images.max())}))
+"""
+    result = subprocess.run([sys.executable, "-c", script, str(run / "generator.keras")],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    assert out["same"] and out["shape"] == [4, 28, 28, 1] and 0 <= out["low"] <= out["high"] <= 1
+
+
+def test_config_names_the_family_and_every_option(trained):
+    family, run = trained
+    config = json.loads((run / "config.json").read_text())
+    assert config["family"] == family and config["epochs"] == 1 and config["subset"] == 200
+    assert set(config) == {"family"} | set(vars(get_family(family).make_options()))
+    info = json.loads((run / "run.json").read_text())
+    assert info["source_sha256"] and info["git_commit"] and "git_dirty" in info
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+@pytest.mark.parametrize("args, fragment", [
+    (["--subset", "10"], "subset must be at least 20"),
+    (["--learning-rate", "0"], "learning_rate must be above 0"),
+    (["--learning-rate", "nan"], "learning_rate must be a finite number"),
+    (["--epochs", "0"], "epochs must be at least 1"),
+    (["--seed", "-1"], "seed must be 0 to 2**32 - 1"),
+    (["--seed", "99999999999"], "seed must be 0 to 2**32 - 1"),
+    (["--batch-size", "x"], "--batch-size must be an integer"),
+])
+def test_bad_options_write_nothing(family, args, fragment, tmp_path):
+    result = mnistgen("train", family, "--out", tmp_path / "run", *args)
+    assert_one_line_error(result, fragment)
+    assert not (tmp_path / "run").exists()
+
+
+def test_the_draw_default_is_the_elbo():
+    assert get_family("draw").make_options().loss_scaling == "elbo"
+
+
+def _imports(path):
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+        elif isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+
+
+def test_models_do_not_import_training_and_nothing_imports_cli():
+    for path in PACKAGE.rglob("*.py"):
+        imported = set(_imports(path))
+        if path.parent.name in ("models", "layers"):
+            assert not {m for m in imported if m.startswith(("mnistgen_tf.train", "mnistgen_tf.sweep"))}, path
+        if path.name != "cli.py":
+            assert "mnistgen_tf.cli" not in imported and not any(m.startswith("experiments") for m in imported), path
+
+
+def test_no_lambda_layers():
+    for path in PACKAGE.rglob("*.py"):
+        assert "layers.Lambda" not in path.read_text() and "keras.layers.Lambda" not in path.read_text(), path
+
+
+def test_options_reject_unknown_and_wrongly_typed_values():
+    from mnistgen_tf.errors import MnistgenError
+
+    draw = get_family("draw")
+    with pytest.raises(MnistgenError, match="no option 'z'"):
+        draw.make_options(z=3)
+    with pytest.raises(MnistgenError, match="timesteps must be an integer"):
+        draw.make_options(timesteps=2.5)
+    with pytest.raises(MnistgenError, match="reconstruction must be one of"):
+        draw.make_options(reconstruction="l1")
+    assert draw.make_options(timesteps=4).timesteps == 4
+    assert np.isclose(draw.make_options(learning_rate=1).learning_rate, 1.0)

@@ -1,0 +1,130 @@
+"""The trainer: exact resume, atomic epoch records, one writer per run, true provenance."""
+
+import json
+import subprocess
+
+import pytest
+
+from cli_helpers import assert_one_line_error, mnistgen
+from mnistgen_tf import files, provenance
+from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.train import read_state, train
+
+TINY = dict(conditional=True, timesteps=2, z_dim=2, units=8, subset=300, batch_size=50, xla=False)
+
+
+@pytest.fixture(scope="module")
+def straight_and_resumed(tmp_path_factory, mnist_available):
+    root = tmp_path_factory.mktemp("resume")
+    train("draw", str(root / "straight"), epochs=3, verbose=0, **TINY)
+    train("draw", str(root / "resumed"), epochs=1, verbose=0, **TINY)
+    train("draw", str(root / "resumed"), epochs=3, resume=True, verbose=0, **TINY)
+    return root / "straight", root / "resumed"
+
+
+def test_resume_gives_the_uninterrupted_history_byte_for_byte(straight_and_resumed):
+    straight, resumed = straight_and_resumed
+    assert (straight / "history.csv").read_bytes() == (resumed / "history.csv").read_bytes()
+    assert len((straight / "history.csv").read_text().splitlines()) == 4
+
+
+def test_resume_gives_the_uninterrupted_weights(straight_and_resumed):
+    import keras
+    import numpy as np
+
+    a, b = (keras.models.load_model(run / "generator.keras") for run in straight_and_resumed)
+    for x, y in zip(a.get_weights(), b.get_weights()):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_one_checkpoint_named_by_the_state(straight_and_resumed):
+    _, resumed = straight_and_resumed
+    state = read_state(str(resumed))
+    assert state["epochs_done"] == 3 and state["checkpoint"] == "last-3.keras"
+    assert sorted(p.name for p in resumed.glob("last*.keras")) == ["last-3.keras"]
+    assert [row["epoch"] for row in state["history"]] == [0, 1, 2]
+    assert not [p for p in resumed.iterdir() if files.is_tmp_name(p.name)]
+
+
+def test_resume_of_a_finished_run_changes_nothing(straight_and_resumed):
+    straight, _ = straight_and_resumed
+    before = {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()}
+    train("draw", str(straight), epochs=3, resume=True, verbose=0, **TINY)
+    assert {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()} == before
+
+
+def test_resume_with_fewer_epochs_than_done_is_refused(straight_and_resumed):
+    straight, _ = straight_and_resumed
+    config = (straight / "config.json").read_bytes()
+    with pytest.raises(MnistgenError, match="already trained 3 epochs"):
+        train("draw", str(straight), epochs=2, resume=True, verbose=0, **TINY)
+    assert (straight / "config.json").read_bytes() == config
+
+
+def test_a_second_writer_is_refused(tmp_path, mnist_available):
+    run = tmp_path / "run"
+    run.mkdir()
+    with files.lock_folder(str(run)):
+        result = mnistgen("train", "draw", "--out", run, "--epochs", 1, "--subset", 100, "--timesteps", 1,
+                          "--units", 8)
+    assert_one_line_error(result, "in use by another mnistgen process")
+    assert list(run.iterdir()) == []
+
+
+def test_a_bad_data_folder_writes_nothing(tmp_path, monkeypatch):
+    monkeypatch.setenv("MNISTGEN_DATA_DIR", str(tmp_path / "nowhere"))
+    result = mnistgen("train", "draw", "--out", tmp_path / "run", "--epochs", 1)
+    assert_one_line_error(result, "no folder")
+    assert not (tmp_path / "run").exists()
+
+
+def test_atomic_writes_keep_the_suffix_and_leave_nothing_on_failure(tmp_path):
+    name = files.tmp_name(str(tmp_path / "gen.keras"))
+    assert name.endswith(".keras") and files.is_tmp_name(name.rsplit("/", 1)[1])
+    (tmp_path / "x.keras").write_text("old")
+    with pytest.raises(MnistgenError, match="cannot write"):
+        with files.atomic_path(str(tmp_path / "x.keras")) as tmp:
+            with open(tmp, "w") as f:
+                f.write("half")
+            raise OSError(28, "No space left on device")
+    assert (tmp_path / "x.keras").read_text() == "old" and len(list(tmp_path.iterdir())) == 1
+
+
+def test_json_refuses_nan(tmp_path):
+    with pytest.raises(MnistgenError, match="NaN or infinity"):
+        files.write_json(str(tmp_path / "s.json"), {"best": float("inf")})
+    assert not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- provenance
+
+def _git(folder, *args):
+    subprocess.run(["git", "-C", str(folder), *args], check=True, capture_output=True)
+
+
+def test_untracked_files_make_the_checkout_dirty(tmp_path, monkeypatch):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", str(tmp_path))
+    commit, dirty = provenance.git_state()
+    assert len(commit) == 40 and dirty is False
+    (tmp_path / "new_module.py").write_text("y = 2\n")  # never committed
+    assert provenance.git_state() == (commit, True)
+
+
+def test_source_hash_follows_the_code(tmp_path, monkeypatch):
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", str(tmp_path))
+    (tmp_path / "a.py").write_text("x = 1\n")
+    first = provenance.source_hash()
+    (tmp_path / "a.py").write_text("x = 2\n")
+    assert provenance.source_hash() != first
+
+
+def test_provenance_is_captured_once():
+    first = provenance.capture()
+    assert provenance.capture() is first
+    record = provenance.record()
+    assert record["started"] == first["started"] and "date" in record
+    json.dumps(record)
