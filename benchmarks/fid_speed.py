@@ -29,7 +29,6 @@ def parse_args(argv=None):
 
 def feature_stats(rng, mixing, scales, shift, samples, batch=2_000):
     """Statistics of features z @ mixing + shift, z ~ N(0, diag(scales^2))."""
-    import numpy as np
 
     from mnistgen_tf.metrics.frechet import FeatureStats
 

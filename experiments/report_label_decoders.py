@@ -32,6 +32,7 @@ continues from its last finished epoch, so the script can simply be rerun.
 
 import argparse
 import csv
+import io
 import json
 import os
 import sys
@@ -43,7 +44,7 @@ from mnistgen_tf import data
 from mnistgen_tf.figures import plt  # pyplot on the Agg backend
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.evaluate import class_means, digit_images, per_digit_bce
-from mnistgen_tf.files import write_array, write_text
+from mnistgen_tf.files import save_figure, write_array, write_text
 from mnistgen_tf.models.label_decoders import VARIANTS
 from mnistgen_tf.sampling import load_generator
 from mnistgen_tf.train import remove_checkpoints, train
@@ -164,11 +165,11 @@ def write_tables(results, refs, args, root):
                      **{f"bce_digit_{d}": round(v, 4) for d, v in enumerate(ref["bce_per_digit"])},
                      "classifier": "mnist-cnn", "note": "", "git_commit": prov["git_commit"],
                      "date": prov["date"], "machine": prov["machine"]})
-    with open(stem + ".csv.tmp", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(stem + ".csv.tmp", stem + ".csv")
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+    writer.writeheader()
+    writer.writerows(rows)
+    write_text(stem + ".csv", buffer.getvalue())
 
     settings = {"command": command, "seed": args.seed, "epochs": args.epochs, "batch_size": args.batch_size,
                 "subset": args.subset, "tolerance": TOLERANCE, "classifier": "mnist-cnn", **prov}
@@ -286,9 +287,8 @@ def figures(results, refs, run_root, fig_dir):
 
 
 def _save(fig, path):
-    fig.savefig(path + ".tmp.png", dpi=110)
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
-    os.replace(path + ".tmp.png", path)
 
 
 def main(argv=None):

@@ -52,6 +52,7 @@ from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.metrics.features import EXTRACTORS, get_extractor
 from mnistgen_tf.metrics.frechet import RankDeficientCovarianceWarning, fid_from_stats, stats_of
+from mnistgen_tf import files
 from mnistgen_tf.files import write_text
 from mnistgen_tf import provenance
 
@@ -181,10 +182,8 @@ def save_figure(rows, meta, path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()
-    tmp = path + ".tmp"
-    fig.savefig(tmp, format="png", dpi=120)
+    files.save_figure(fig, path, dpi=120)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def run(args, argv=None):

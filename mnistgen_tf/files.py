@@ -38,7 +38,9 @@ def atomic_path(path):
         yield tmp
         os.replace(tmp, path)
     except OSError as e:
-        raise MnistgenError(f"cannot write {path}: {e.strerror or e}") from None
+        folder = os.path.dirname(os.path.abspath(path))
+        reason = f"folder {folder} does not exist" if not os.path.isdir(folder) else (e.strerror or str(e))
+        raise MnistgenError(f"cannot write {path}: {reason}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -69,6 +71,12 @@ def write_array(path, array):
     """`np.save(path, array)`, atomically."""
     with atomic_path(path) as tmp, open(tmp, "wb") as f:
         np.save(f, array)
+
+
+def save_figure(figure, path, **options):
+    """`figure.savefig(path, format="png", **options)`, atomically."""
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", **options)
 
 
 def save_model(model, path):

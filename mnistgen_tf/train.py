@@ -29,7 +29,6 @@ uninterrupted one.
 import csv
 import dataclasses
 import io
-import json
 import math
 import os
 import time

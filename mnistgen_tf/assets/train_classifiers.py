@@ -10,20 +10,18 @@ Trains on the train split, reports accuracy on the test split, and writes
 import argparse
 import datetime
 import hashlib
-import json
 import os
 import shlex
-import subprocess
 import sys
-import tempfile
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from mnistgen_tf import data
+from mnistgen_tf import data, provenance
 from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.files import save_model, write_json
 
 ASSET_DIR = os.path.dirname(os.path.abspath(__file__))
 PROG = "python -m mnistgen_tf.assets.train_classifiers"
@@ -69,30 +67,6 @@ def _dataset(images, labels, batch_size, augment, seed):
     return ds.prefetch(tf.data.AUTOTUNE)
 
 
-def _git_commit():
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ASSET_DIR, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "uncommitted"
-    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else "uncommitted"
-
-
-def _atomic_write(path, write):
-    """Write through a temporary file in the same folder, then rename, so a
-    crash never leaves a half-written asset where the loader looks."""
-    folder = os.path.dirname(path)
-    suffix = os.path.splitext(path)[1]  # Keras insists on the .keras suffix
-    fd, tmp = tempfile.mkstemp(suffix=suffix, prefix=".tmp-", dir=folder)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # mkstemp makes files private; assets are meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-
-
 def train(dataset, epochs, seed=0, batch_size=128, augment=True, limit=None, out_dir=ASSET_DIR, verbose=1,
           command=None):
     """Train, evaluate and save one classifier; returns the JSON record.
@@ -102,6 +76,7 @@ def train(dataset, epochs, seed=0, batch_size=128, augment=True, limit=None, out
     """
     if dataset not in DATASETS:
         raise MnistgenError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+    made_by = provenance.capture()  # the code as it is when training starts
     os.makedirs(out_dir, exist_ok=True)
     start = time.time()
     keras.utils.set_random_seed(seed)
@@ -126,7 +101,7 @@ def train(dataset, epochs, seed=0, batch_size=128, augment=True, limit=None, out
     clean = build_classifier(model.name)
     clean.set_weights(model.get_weights())
     path = os.path.join(out_dir, f"{dataset}_cnn.keras")
-    _atomic_write(path, clean.save)
+    save_model(clean, path)
     with open(path, "rb") as f:
         sha256 = hashlib.sha256(f.read()).hexdigest()
 
@@ -148,18 +123,12 @@ def train(dataset, epochs, seed=0, batch_size=128, augment=True, limit=None, out
         "feature_dim": int(clean.get_layer("features").output.shape[-1]),
         "command": command or _command(dataset, epochs, seed, batch_size, augment, limit, out_dir),
         "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": _git_commit(),
+        **{key: made_by[key] for key in ("git_commit", "git_dirty", "source_sha256")},
         "tensorflow_version": tf.__version__,
         "keras_version": keras.__version__,
         "wall_seconds": round(time.time() - start, 1),
     }
-
-    def write_json(tmp):
-        with open(tmp, "w") as f:
-            json.dump(record, f, indent=2)
-            f.write("\n")
-
-    _atomic_write(os.path.join(out_dir, f"{dataset}_cnn.json"), write_json)
+    write_json(os.path.join(out_dir, f"{dataset}_cnn.json"), record)
     return record
 
 

@@ -11,7 +11,6 @@ reference for tests and benchmarks.
 """
 
 import os
-import uuid
 import warnings
 import zipfile
 
@@ -20,6 +19,7 @@ import scipy.linalg
 from scipy.linalg.blas import dtrmm
 
 from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.files import atomic_path
 
 
 class RankDeficientCovarianceWarning(UserWarning):
@@ -100,23 +100,8 @@ class FeatureStats:
     def save(self, path):
         """Write mu, sigma and n to an .npz file, atomically."""
         mu, sigma, n = self.mean, self.cov, self._count
-        folder = os.path.dirname(os.path.abspath(path))
-        # A temporary name in the same folder, then os.replace: readers see
-        # either the old file or the complete new one, never a partial file.
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{uuid.uuid4().hex}.tmp")
-        try:
-            with open(tmp, "xb") as f:
-                np.savez(f, mu=mu, sigma=sigma, n=np.int64(n))
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except FileNotFoundError:
-            raise MnistgenError(f"cannot save statistics to {path}: folder {folder} does not exist") from None
-        except OSError as e:
-            raise MnistgenError(f"cannot save statistics to {path}: {e.strerror or e}") from None
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
+        with atomic_path(str(path)) as tmp, open(tmp, "wb") as f:
+            np.savez(f, mu=mu, sigma=sigma, n=np.int64(n))
 
     @classmethod
     def load(cls, path):
