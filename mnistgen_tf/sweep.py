@@ -15,6 +15,7 @@ so tiny runs never mix with real ones)::
     <experiment>/cells/<cell id>/cell.json          settings, metrics, sample counts, timing, provenance
     <experiment>/table.csv, table.md                metrics of the finished cells, in cell order
     <experiment>/timing.csv                         wall times, dates, machines, commits, shards
+    <experiment>/baseline.json                      FID of as many real training images as samples (FID's bias)
     figures/*.png                                   drawn by `make_figures` from those files
 
 ``cell.json`` is written last, atomically: a cell is finished exactly when

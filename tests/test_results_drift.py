@@ -6,7 +6,7 @@ and recomputes the headline numbers its record holds, so a change to a layer,
 to sampling, to the metrics or to the shipped classifier that moves a
 published number fails here instead of going out silently.
 
-    python -m pytest -m slow tests/test_results_drift.py      (about 2 minutes on 2 CPU cores)
+    python -m pytest -m slow tests/test_results_drift.py      (about 70 s on 2 CPU cores)
 
 What is checked, and how close:
 
