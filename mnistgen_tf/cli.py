@@ -96,12 +96,10 @@ def _add_train_commands(commands):
 
 
 def _train(args):
-    from mnistgen_tf.registry import get_family
+    from mnistgen_tf.train import train  # checks the options before it loads or writes anything
 
     options = {k: v for k, v in vars(args).items() if k not in ("command", "family", "out", "resume",
                                                                   "tensorboard", "run")}
-    get_family(args.family).make_options(**options)  # bad values stop here, before TensorFlow starts work
-    from mnistgen_tf.train import train
 
     train(args.family, args.out, resume=args.resume, tensorboard=args.tensorboard, **options)
     print(f"wrote {os.path.join(args.out, 'generator.keras')}")

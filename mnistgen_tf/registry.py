@@ -21,17 +21,17 @@ from mnistgen_tf.data import DATASETS, PIPELINES
 from mnistgen_tf.errors import MnistgenError
 
 
-def option(default, help, choices=None, minimum=None, off_flag=None):
-    """A family option: its default, a help line, allowed values, a lower bound.
+def option(default, help, choices=None, minimum=None, maximum=None, off_flag=None):
+    """A family option: its default, a help line, allowed values, bounds.
 
-    ``minimum`` is inclusive, except that a float option with minimum 0 must
+    ``maximum`` is inclusive; so is ``minimum``, except that a float option with minimum 0 must
     be above 0 (a learning rate of 0 trains nothing).  A boolean option whose
     default is True gets a CLI flag that turns it off: ``off_flag`` is its
     spelling and the `help` describes that flag, e.g. ``("--per-step-weights",
     "one LSTM per step instead of one shared")`` for ``shared_weights``.
     """
-    return dataclasses.field(default=default, metadata={"help": help, "choices": choices,
-                                                        "minimum": minimum, "off_flag": off_flag})
+    return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum,
+                                                        "maximum": maximum, "off_flag": off_flag})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,8 @@ class TrainingOptions:
     batch_size: int = option(100, "training batch size", minimum=1)
     learning_rate: float = option(1e-3, "Adam learning rate", minimum=0)
     subset: Optional[int] = option(None, "train on the first N training images only (at least 20)", minimum=20)
-    seed: int = option(0, "random seed of weights, data order and noise (0 to 2**32 - 1)", minimum=0)
+    seed: int = option(0, "random seed of weights, data order and noise (0 to 2**32 - 1)", minimum=0,
+                       maximum=2**32 - 1)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +101,9 @@ def _check_value(field, value):
     if low is not None and (value < low or (kind is float and low == 0 and value <= 0)):
         bound = "above 0" if kind is float and low == 0 else f"at least {low}"
         raise MnistgenError(f"{name} must be {bound}, got {value!r}")
-    if name == "seed" and value >= 2**32:
-        raise MnistgenError(f"seed must be below 2**32, got {value}")
+    high = meta["maximum"]
+    if high is not None and value > high:
+        raise MnistgenError(f"{name} must be at most {high}, got {value!r}")
 
 
 # ------------------------------------------------------------------ DRAW

@@ -41,7 +41,7 @@ def positional(generator):
     Generators saved before the kit built them with list inputs take a dict
     only; the same layers are rewired, nothing is copied.
     """
-    if not isinstance(generator._inputs_struct, dict):
+    if not isinstance(generator.input, dict):
         return generator
     inputs = sorted(generator.inputs, key=lambda t: INPUT_NAMES.index(t.name))
     return keras.Model(inputs, generator.outputs, name=generator.name)

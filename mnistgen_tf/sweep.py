@@ -47,7 +47,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import ensure_dir, is_tmp_name, tmp_name, write_arrays, write_text
+from mnistgen_tf.files import ensure_dir, is_tmp_name, tmp_name, write_arrays, write_json, write_text
 
 SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
 CELL_FILE = "cell.json"
@@ -346,7 +346,13 @@ def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
         if record is None or record.get("settings") != cell.settings:
             continue
         # Everything but cell.json (written last, below), checkpoints and temporaries.
-        skip = shutil.ignore_patterns(CELL_FILE, "best.keras", "last*.keras", "state.json", ".*", "*.tmp", "*.tmp.*")
+        from mnistgen_tf.train import is_checkpoint
+
+        hidden_or_tmp = shutil.ignore_patterns(CELL_FILE, ".*", "*.tmp", "*.tmp.*")
+
+        def skip(folder_, names):
+            return set(hidden_or_tmp(folder_, names)) | {name for name in names if is_checkpoint(name)}
+
         shutil.copytree(source, folder, ignore=skip, dirs_exist_ok=True)
         record = {**record, "experiment": experiment.name, "index": cell.index,
                   "copied_from": os.path.relpath(source, folder)}
@@ -436,7 +442,7 @@ def aggregate(experiment, results_dir, quick=False):
                     "reference": f"{dataset}:test", "reference_images": reference.count,
                     "extractor": extractor.name, "extractor_fingerprint": getattr(extractor, "fingerprint", None)}
         paths.append(os.path.join(results.dir, "baseline.json"))
-        write_text(paths[0], json.dumps(baseline, indent=2) + "\n")
+        write_json(paths[-1], baseline)
 
     table_md = os.path.join(results.dir, "table.md")
     write_text(table_md, _markdown(experiment, results, headers, rows, baseline))

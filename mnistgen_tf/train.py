@@ -105,16 +105,21 @@ def read_state(out_dir):
     return state
 
 
+def is_checkpoint(name):
+    """Whether a run folder's file is only for resuming: trainer checkpoints and the state naming them."""
+    return name in (BEST, STATE, "last.keras") or (name.startswith("last-") and name.endswith(".keras"))
+
+
 def remove_checkpoints(out_dir):
-    """Delete what only resuming needs (trainer checkpoints and state) from a finished run."""
+    """Delete what only resuming needs from a finished run."""
     for name in os.listdir(out_dir) if os.path.isdir(out_dir) else ():
-        if name in (BEST, STATE, "last.keras") or (name.startswith("last-") and name.endswith(".keras")):
+        if is_checkpoint(name):
             os.remove(os.path.join(out_dir, name))
 
 
 def epochs_done(out_dir):
     """Epochs finished in the run folder `out_dir` (0 before the first one)."""
-    return read_state(out_dir)["epochs_done"] if os.path.exists(os.path.join(out_dir, STATE)) else 0
+    return read_state(out_dir)["epochs_done"]
 
 
 def _check_run_dir(out_dir, config, resume):

@@ -18,6 +18,7 @@ import os
 import keras
 import numpy as np
 
+from mnistgen_tf.data import to_float
 from mnistgen_tf.errors import MnistgenError
 
 EXTRACTORS = ("mnist", "fashion_mnist", "inception")
@@ -54,12 +55,7 @@ def classifier_path(dataset):
 
 def as_images(images):
     """Images as float32 (n, H, W, C) in [0, 1]; uint8 input is rescaled."""
-    x = np.asarray(images)
-    if x.dtype == np.uint8:
-        x = x.astype(np.float32) / 255.0
-    x = x.astype(np.float32, copy=False)
-    if x.ndim == 3:  # (n, H, W): grey images without a channel axis
-        x = x[..., None]
+    x = to_float(images)  # uint8 rescaled; (n, H, W) grey images get a channel axis
     if x.ndim != 4 or len(x) == 0:
         raise MnistgenError(f"expected a non-empty batch of images (n, H, W, C), got shape {x.shape}")
     if not np.isfinite(x).all():
