@@ -138,6 +138,8 @@ PIPELINES = {
     "images": lambda image, label: {"image": image, "label": label},
     # (inputs, targets) for a compiled loss: label -> image decoders.
     "label_to_image": lambda image, label: ({"label": label}, image),
+    # (image, image) for a compiled reconstruction loss: autoencoders.
+    "image_to_image": lambda image, label: (image, image),
 }
 
 

@@ -176,6 +176,32 @@ def _uncompiled_copy(trainer, options):
     return generator
 
 
+# ------------------------------------------------------------------ seed 002: conv autoencoders
+
+@dataclasses.dataclass(frozen=True)
+class AutoencoderOptions(TrainingOptions):
+    dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
+    decoder: str = option("convtranspose", "convtranspose: learned Conv2DTranspose; upsample: nearest-neighbour "
+                                           "UpSampling2D + Conv; interpolate: bilinear resizing + Conv",
+                          choices=("convtranspose", "upsample", "interpolate"))
+    latent_dim: int = option(2, "size of the code", minimum=1)
+    loss: str = option("l2", "reconstruction loss: l2 (mean squared error) or bce", choices=("l2", "bce"))
+    epochs: int = option(30, "training epochs", minimum=1)
+    batch_size: int = option(128, "training batch size", minimum=1)
+
+
+def _autoencoder_trainer(options, image_shape):
+    from mnistgen_tf.models.autoencoder import build_autoencoder, compile_autoencoder
+
+    model = build_autoencoder(options.decoder, options.latent_dim, image_shape)
+    return compile_autoencoder(model, options.loss, options.learning_rate)
+
+
+def _decoder_of(trainer, options):
+    """The trained decoder (input ``z``): codes -> images."""
+    return trainer.get_layer("decoder")
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -191,6 +217,14 @@ FAMILIES = {family.name: family for family in (
                     "the training images, as in the Italian report.",
         options=LabelDecoderOptions, data="label_to_image", build=_label_decoder_trainer,
         generator=_uncompiled_copy, val_batch_size=500,
+    ),
+    Family(
+        name="autoencoder",
+        summary="conv autoencoder with one of three decoders (seed 002)",
+        description="Train seed 002's reconstruction autoencoder: a conv encoder to a small code and a "
+                    "convtranspose, upsample or interpolate decoder, with an L2 or BCE loss. The saved "
+                    "generator is the decoder (codes -> images); best.keras holds the whole autoencoder.",
+        options=AutoencoderOptions, data="image_to_image", build=_autoencoder_trainer, generator=_decoder_of,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -18,6 +18,7 @@ PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mnistgen_tf"
 TINY = {
     "draw": ["--conditional", "--timesteps", "2", "--z-dim", "2", "--units", "8"],
     "label-decoder": ["--variant", "B", "--batch-size", "50"],
+    "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
 }
 
 
