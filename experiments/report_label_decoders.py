@@ -47,7 +47,7 @@ from mnistgen_tf.evaluate import class_means, digit_images, per_digit_bce
 from mnistgen_tf.files import save_figure, write_array, write_text
 from mnistgen_tf.models.label_decoders import VARIANTS
 from mnistgen_tf.sampling import load_generator
-from mnistgen_tf.train import remove_checkpoints, train
+from mnistgen_tf.train import has_run, remove_checkpoints, train
 from mnistgen_tf import provenance
 
 EXPERIMENT = "report_label_decoders"
@@ -72,7 +72,7 @@ def run_variant(variant, args, run_dir, test, classifier):
         print(f"{variant}: done before, loss {result['bce_test']:.4f}")
         return result
     print(f"{variant}: training", flush=True)
-    train("label-decoder", run_dir, resume=True, verbose=2, variant=variant, epochs=args.epochs,
+    train("label-decoder", run_dir, resume=has_run(run_dir), verbose=2, variant=variant, epochs=args.epochs,
           batch_size=args.batch_size, seed=args.seed, subset=args.subset)
     with open(os.path.join(run_dir, "run.json")) as f:
         run = json.load(f)

@@ -143,6 +143,8 @@ def _sweep(args):
     from mnistgen_tf.sweeps import get_experiment
 
     experiment = get_experiment(args.experiment)
+    if args.aggregate and args.shard is not None:
+        raise MnistgenError("--aggregate rebuilds the tables from every finished cell; it takes no --shard")
     if args.aggregate:
         print("wrote " + ", ".join(sweep.aggregate(experiment, args.results, args.quick)))
         return
@@ -227,6 +229,11 @@ def main(argv=None):
     except MnistgenError as e:
         print(f"mnistgen: error: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        # Every finished epoch and cell is already on disk (see train.py, sweep.py).
+        print("mnistgen: interrupted; finished epochs and cells are kept: rerun with --resume (train) or "
+              "the same command (sweep) to continue", file=sys.stderr)
+        return 130
     return 0
 
 

@@ -40,9 +40,9 @@ def load(name, split="train"):
         image_file, label_file = (os.path.join(folder, f) for f in _IDX_FILES[split])
         images = read_idx(image_file, _IMAGES_MAGIC)
         labels = read_idx(label_file, _LABELS_MAGIC)
-        return _checked(images, labels, image_file)
+        return _checked(images, labels, image_file, label_file)
     images, labels = _load_with_keras(name, split)
-    return _checked(images, labels.reshape(-1), f"keras.datasets.{name}")
+    return _checked(images, labels.reshape(-1), f"keras.datasets.{name} images", f"keras.datasets.{name} labels")
 
 
 def _dataset_folder(data_dir, name):
@@ -97,12 +97,12 @@ def _load_with_keras(name, split):
     return train if split == "train" else test
 
 
-def _checked(images, labels, source):
+def _checked(images, labels, image_source, label_source):
     if len(images) != len(labels):
-        raise MnistgenError(f"{source}: {len(images)} images but {len(labels)} labels")
+        raise MnistgenError(f"{image_source} holds {len(images)} images but {label_source} {len(labels)} labels")
     labels = labels.astype(np.int64)
     if labels.size and (labels.min() < 0 or labels.max() > 9):
-        raise MnistgenError(f"{source}: labels outside 0-9 (found {labels.min()}..{labels.max()})")
+        raise MnistgenError(f"{label_source}: labels outside 0-9 (found {labels.min()}..{labels.max()})")
     return images, labels
 
 

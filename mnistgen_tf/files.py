@@ -39,11 +39,22 @@ def atomic_path(path):
         os.replace(tmp, path)
     except OSError as e:
         folder = os.path.dirname(os.path.abspath(path))
-        reason = f"folder {folder} does not exist" if not os.path.isdir(folder) else (e.strerror or str(e))
-        raise MnistgenError(f"cannot write {path}: {reason}") from None
+        raise MnistgenError(f"cannot write {path}: {_reason(e, folder)}") from None
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _reason(error, folder):
+    """Why writing failed, in words (some writers raise OSErrors without a message)."""
+    if not os.path.isdir(folder):
+        return f"folder {folder} does not exist"
+    if error.strerror:
+        return error.strerror
+    if error.errno:
+        return os.strerror(error.errno)
+    text = str(error) if str(error) not in ("", "None") else type(error).__name__
+    return f"{text} (is the disk full?)"  # e.g. NumPy's "N requested and M written"
 
 
 def write_text(path, text):
@@ -110,8 +121,8 @@ def ensure_dir(path):
 
 
 @contextlib.contextmanager
-def lock_folder(path):
-    """Hold an exclusive OS lock on folder `path`; a second writer gets a one-line error.
+def lock_folder(path, hint="wait for it to finish"):
+    """Hold an exclusive OS lock on folder `path`; a second writer gets a one-line error ending in `hint`.
 
     `flock` on the folder itself: no lock file is left behind, and the lock
     goes when the process dies, however it dies.
@@ -121,7 +132,7 @@ def lock_folder(path):
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise MnistgenError(f"{path} is in use by another mnistgen process; wait for it to finish") from None
+            raise MnistgenError(f"{path} is in use by another mnistgen process; {hint}") from None
         yield
     finally:
         os.close(fd)  # closing the descriptor releases the lock

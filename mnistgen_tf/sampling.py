@@ -75,7 +75,24 @@ def generator_inputs(generator, n, digits=None, seed=None):
     return inputs
 
 
+def _structured(generator, inputs):
+    """`inputs` (a dict by name) in the structure the generator was built with: dict, list or one tensor."""
+    if isinstance(generator.input, dict):
+        return inputs
+    if isinstance(generator.input, (list, tuple)):
+        return [inputs[t.name] for t in generator.inputs]
+    return inputs[generator.inputs[0].name]
+
+
 def sample(generator, n, digits=None, seed=None, batch_size=500):
-    """`n` images (n, H, W, C) in [0, 1] from `generator`."""
+    """`n` images (n, H, W, C) in [0, 1] from `generator`; anything else is refused, not passed on."""
     inputs = generator_inputs(generator, n, digits, seed)
-    return generator.predict(inputs, batch_size=batch_size, verbose=0)
+    images = generator.predict(_structured(generator, inputs), batch_size=batch_size, verbose=0)
+    name = getattr(generator, "name", "the generator")
+    if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[-1] not in (1, 3):
+        shape = getattr(images, "shape", type(images).__name__)
+        raise MnistgenError(f"{name} is not an image generator: it returned {shape}, expected (n, H, W, 1 or 3)")
+    if not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise MnistgenError(f"{name} returned values outside [0, 1] (or NaN): it is not an image generator "
+                            "of this kit")
+    return images

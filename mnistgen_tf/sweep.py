@@ -42,12 +42,14 @@ import os
 import re
 import shutil
 import time
+import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import ensure_dir, is_tmp_name, tmp_name, write_arrays, write_json, write_text
+from mnistgen_tf.files import (ensure_dir, is_tmp_name, lock_folder, read_json, tmp_name, write_arrays, write_json,
+                               write_text)
 
 SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
 CELL_FILE = "cell.json"
@@ -251,11 +253,10 @@ def read_record(path):
     """The record in a cell.json, or None when the cell has not finished."""
     if not os.path.exists(path):
         return None
-    try:
-        with open(path) as f:
-            return json.load(f)
-    except (OSError, ValueError) as e:
-        raise MnistgenError(f"unreadable cell file {path} ({type(e).__name__}); delete it to rerun the cell") from None
+    record = read_json(path, "cell file")
+    if not isinstance(record.get("settings"), dict):
+        raise MnistgenError(f"cell file {path} has no settings; delete it to rerun the cell")
+    return record
 
 
 def _check_settings(record, cell, path):
@@ -308,34 +309,42 @@ def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
     counts = {"ran": 0, "skipped": 0, "copied": 0}
     for k, cell in enumerate(mine, 1):
         folder = os.path.join(exp_dir, "cells", cell.id)
-        record_path = os.path.join(folder, CELL_FILE)
-        record = read_record(record_path)
-        if record is not None:
-            _check_settings(record, cell, record_path)
-            _clean_cell(folder)  # in case a run died between cell.json and the clean-up
-            counts["skipped"] += 1
-            log(f"[{k}/{len(mine)}] {cell.id}: finished before, skipped")
-            continue
-        if _copy_shared_cell(experiment, results_dir, quick, cell, folder):
-            counts["copied"] += 1
-            log(f"[{k}/{len(mine)}] {cell.id}: copied from an identical finished cell")
-            continue
         ensure_dir(folder)
-        log(f"[{k}/{len(mine)}] {cell.id}: running")
-        started = time.perf_counter()
-        record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose)
-        record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
-                  "index": cell.index, "settings": cell.settings, **record,
-                  "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
-                  "provenance": provenance.record()}
-        write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
-        write_text(record_path, json.dumps(record, indent=2) + "\n")
-        _clean_cell(folder)
-        counts["ran"] += 1
-        log(f"[{k}/{len(mine)}] {cell.id}: done in {record['wall_seconds']:.0f} s")
+        # One writer per cell: shards never share a cell, two unsharded sweeps would.
+        with lock_folder(folder, "give each process its own --shard I/N, or wait for it to finish"):
+            counts[_run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose,
+                            say=lambda text: log(f"[{k}/{len(mine)}] {cell.id}: {text}"))] += 1
     paths = aggregate(experiment, results_dir, quick)
     log("wrote " + ", ".join(paths))
     return {**counts, "cells": len(mine), "paths": paths}
+
+
+def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, say):
+    """Finish one cell (its folder locked): skip it, copy it or run it; returns which."""
+    from mnistgen_tf import provenance
+
+    record_path = os.path.join(folder, CELL_FILE)
+    record = read_record(record_path)
+    if record is not None:
+        _check_settings(record, cell, record_path)
+        _clean_cell(folder)  # in case a run died between cell.json and the clean-up
+        say("finished before, skipped")
+        return "skipped"
+    if _copy_shared_cell(experiment, results_dir, quick, cell, folder):
+        say("copied from an identical finished cell")
+        return "copied"
+    say("running")
+    started = time.perf_counter()
+    record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose)
+    record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
+              "index": cell.index, "settings": cell.settings, **record,
+              "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
+              "provenance": provenance.record()}
+    write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
+    write_text(record_path, json.dumps(record, indent=2) + "\n")
+    _clean_cell(folder)
+    say(f"done in {record['wall_seconds']:.0f} s")
+    return "ran"
 
 
 def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
@@ -400,8 +409,9 @@ class Results:
         try:
             with np.load(path, allow_pickle=False) as data:
                 return {key: data[key] for key in data.files}
-        except (OSError, ValueError) as e:
-            raise MnistgenError(f"cannot read figure data {path} ({type(e).__name__})") from None
+        except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+            raise MnistgenError(f"cannot read figure data {path} ({type(e).__name__}); delete its cell folder "
+                                "and rerun the sweep to remake it") from None
 
 
 def aggregate(experiment, results_dir, quick=False):
@@ -495,7 +505,11 @@ def make_figures(experiments, results_dir, quick=False, log=print):
     Figures whose cells are missing are skipped with a message; returns the
     paths written.
     """
-    out = os.path.join(profile_root(results_dir, quick), "figures")
+    root = profile_root(results_dir, quick)
+    if not any(os.path.isdir(experiment_dir(results_dir, e.name, quick)) for e in experiments):
+        raise MnistgenError(f"no experiment results in {root}: run `mnistgen sweep EXPERIMENT"
+                            f"{' --quick' * quick} --results {results_dir}` first")
+    out = os.path.join(root, "figures")
     written = []
     for experiment in experiments:
         if not os.path.isdir(experiment_dir(results_dir, experiment.name, quick)):
@@ -503,13 +517,13 @@ def make_figures(experiments, results_dir, quick=False, log=print):
             continue
         results = Results(experiment, results_dir, quick)
         for filename, draw in experiment.figures:
-            ensure_dir(out)
             path = os.path.join(out, filename)
-            tmp = tmp_name(path)
+            tmp = tmp_name(os.path.join(root, filename))  # figures/ is made only once a figure is drawn
             try:
                 if not draw(results, tmp):
                     log(f"{filename}: skipped, its cells of {experiment.name} are not finished")
                     continue
+                ensure_dir(out)
                 os.replace(tmp, path)
             finally:
                 if os.path.exists(tmp):

@@ -37,7 +37,7 @@ import keras
 
 from mnistgen_tf import data, provenance
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.files import ensure_dir, lock_folder, read_json, save_model, write_json, write_text
+from mnistgen_tf.files import ensure_dir, is_tmp_name, lock_folder, read_json, save_model, write_json, write_text
 from mnistgen_tf.registry import get_family
 
 STATE, CONFIG, HISTORY, BEST, GENERATOR, RUN = (
@@ -122,10 +122,19 @@ def epochs_done(out_dir):
     return read_state(out_dir)["epochs_done"]
 
 
+def has_run(out_dir):
+    """Whether `out_dir` holds a run (its config.json), finished or not."""
+    return os.path.isfile(os.path.join(out_dir, CONFIG))
+
+
 def _check_run_dir(out_dir, config, resume):
-    """Refuse to overwrite another run, or to resume one with other settings."""
+    """Refuse to overwrite another run, to resume none, or to resume one with other settings."""
     path = os.path.join(out_dir, CONFIG)
     if not os.path.exists(path):
+        if resume and os.path.exists(os.path.join(out_dir, STATE)):
+            raise MnistgenError(f"{out_dir} has a run state but no {CONFIG}; delete the run folder to start over")
+        if resume:
+            raise MnistgenError(f"--resume: {out_dir} holds no run to continue; leave out --resume to start one")
         return
     if not resume:
         raise MnistgenError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
@@ -161,21 +170,37 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
         finished = state["epochs_done"] == opts.epochs and os.path.exists(os.path.join(out_dir, RUN))
         if finished and os.path.exists(os.path.join(out_dir, GENERATOR)):
             # Nothing to do: the finished run and its record stay as they are.
-            model = keras.models.load_model(os.path.join(out_dir, BEST if family.monitor else state["checkpoint"]))
-            return model, keras.models.load_model(os.path.join(out_dir, GENERATOR)), config
+            model = load_checkpoint(out_dir, BEST if family.monitor else state["checkpoint"])
+            return model, load_checkpoint(out_dir, GENERATOR), config
+        model = load_checkpoint(out_dir, state["checkpoint"]) if state["epochs_done"] else None
+        _remove_temporaries(out_dir)  # left by a process killed while saving; the lock says none is alive
         write_json(os.path.join(out_dir, CONFIG), config)
-        return _fit(family, opts, config, state, out_dir, (x_train, y_train), (x_val, y_val), tensorboard,
-                    verbose, made_by)
+        return _fit(family, opts, config, state, model, out_dir, (x_train, y_train), (x_val, y_val),
+                    tensorboard, verbose, made_by)
 
 
-def _fit(family, opts, config, state, out_dir, train_split, val_split, tensorboard, verbose, made_by):
+def load_checkpoint(out_dir, name):
+    """A model saved in the run folder; a one-line error when it cannot be loaded."""
+    path = os.path.join(out_dir, name)
+    try:
+        return keras.models.load_model(path)
+    except Exception as e:  # zip, JSON and deserialisation errors all mean a damaged file
+        raise MnistgenError(f"cannot load {path} ({type(e).__name__}): the file is damaged; delete the run "
+                            "folder to start over") from None
+
+
+def _remove_temporaries(out_dir):
+    for name in os.listdir(out_dir):
+        if is_tmp_name(name):
+            os.remove(os.path.join(out_dir, name))
+
+
+def _fit(family, opts, config, state, model, out_dir, train_split, val_split, tensorboard, verbose, made_by):
     (x_train, y_train), (x_val, y_val) = train_split, val_split
     keras.utils.set_random_seed(opts.seed)
     binarize = getattr(opts, "binarize", False)
     val_ds = data.pipeline(family.data, x_val, y_val, family.val_batch_size or opts.batch_size, binarize)
-    if state["epochs_done"]:
-        model = keras.models.load_model(os.path.join(out_dir, state["checkpoint"]))
-    else:
+    if model is None:
         model = family.build(opts, image_shape=data.to_float(x_train[:1]).shape[1:])
     epochs_before, started = state["epochs_done"], time.time()
     if state["epochs_done"] < opts.epochs:

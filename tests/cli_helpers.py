@@ -11,6 +11,14 @@ _TF_STARTUP = re.compile(r"^(WARNING: All log messages before absl::InitializeLo
                          r"|[IWE]\d{4} \d\d:\d\d:\d+\.\d+ +\d+ \w+\.cc:\d+\])")
 
 
+# One tiny epoch of each family; a new family fails `test_every_family_has_a_smoke_run` until it is added here.
+TINY = {
+    "draw": ["--conditional", "--timesteps", "2", "--z-dim", "2", "--units", "8"],
+    "label-decoder": ["--variant", "B", "--batch-size", "50"],
+    "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
+}
+
+
 def kit_lines(stderr):
     """The lines of stderr that are not TensorFlow's start-up log."""
     return [line for line in stderr.strip().splitlines() if not _TF_STARTUP.match(line)]

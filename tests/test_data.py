@@ -92,12 +92,14 @@ def test_body_shorter_than_header_says(fake_dir):
 
 def test_count_mismatch(fake_dir):
     _write_idx(fake_dir / "train-labels-idx1-ubyte.gz", np.zeros(11), 0x801)
-    assert "12 images but 11 labels" in _error()
+    message = _error()
+    assert "train-images-idx3-ubyte.gz holds 12 images" in message and "train-labels-idx1-ubyte.gz 11 labels" in message
 
 
 def test_labels_outside_range(fake_dir):
     _write_idx(fake_dir / "train-labels-idx1-ubyte.gz", np.full(12, 12), 0x801)
-    assert "outside 0-9" in _error()
+    message = _error()
+    assert "outside 0-9" in message and "train-labels-idx1-ubyte.gz" in message  # the label file, by name
 
 
 def test_unknown_names(fake_dir):

@@ -9,17 +9,11 @@ import sys
 import numpy as np
 import pytest
 
-from cli_helpers import assert_one_line_error, mnistgen
+from cli_helpers import TINY, assert_one_line_error, mnistgen
 from mnistgen_tf.registry import FAMILIES, get_family
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "mnistgen_tf"
 
-# One tiny epoch of each family; a new family fails `test_every_family_has_a_smoke_run` until it is added here.
-TINY = {
-    "draw": ["--conditional", "--timesteps", "2", "--z-dim", "2", "--units", "8"],
-    "label-decoder": ["--variant", "B", "--batch-size", "50"],
-    "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
-}
 
 
 def test_every_family_has_a_smoke_run():

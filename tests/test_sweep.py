@@ -326,8 +326,10 @@ def test_figures_come_from_saved_results(quick_results):
 
 
 def test_figures_skip_what_is_missing(tmp_path):
+    (tmp_path / "thesis_timesteps" / "cells").mkdir(parents=True)  # an experiment started, no cell finished
     code, out, _ = captured(cli.main, ["figures", "--results", str(tmp_path)])
-    assert code == 0 and "wrote 0 figures" in out and "no results" in out
+    assert code == 0 and "wrote 0 figures" in out and "no results" in out and "skipped" in out
+    assert not (tmp_path / "figures").exists()
 
 
 def test_bad_shard_and_experiment_are_one_line_errors(tmp_path, monkeypatch):

@@ -54,7 +54,18 @@ def classifier_path(dataset):
 
 
 def as_images(images):
-    """Images as float32 (n, H, W, C) in [0, 1]; uint8 input is rescaled."""
+    """Images as float32 (n, H, W, C) in [0, 1]; uint8 input is rescaled.
+
+    Refused rather than guessed: arrays that are not real numbers (strings,
+    objects, complex), and uint8 images holding only 0 and 1, which read as
+    0-255 would be nearly black (store binary images as floats or as 0/255).
+    """
+    images = np.asarray(images)
+    if images.dtype.kind not in "biuf":
+        raise MnistgenError(f"images must be real numbers, got an array of dtype {images.dtype}")
+    if images.dtype == np.uint8 and images.size and images.max() == 1:
+        raise MnistgenError("uint8 images hold only 0 and 1: store binary images as floats in [0, 1] or as "
+                            "uint8 0/255")
     x = to_float(images)  # uint8 rescaled; (n, H, W) grey images get a channel axis
     if x.ndim != 4 or len(x) == 0:
         raise MnistgenError(f"expected a non-empty batch of images (n, H, W, C), got shape {x.shape}")

@@ -30,6 +30,7 @@ import numpy as np
 
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
+from mnistgen_tf.files import ensure_dir
 from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
 from mnistgen_tf.sampling import is_conditional, load_generator, sample
 
@@ -107,11 +108,14 @@ def stats_of_split(name, split, extractor, n=None):
         key = f"{name}_{split}_{extractor.name}_{getattr(extractor, 'fingerprint', 'unversioned')}"
         path = os.path.join(cache_dir(), key + ".npz")
         if os.path.exists(path):
-            return FeatureStats.load(path)
+            try:
+                return FeatureStats.load(path)
+            except MnistgenError as e:
+                raise MnistgenError(f"{e}; delete the cache file {path} to recompute it") from None
+        ensure_dir(cache_dir())  # an unusable cache folder is found before the features are computed
     images, _ = data.load(name, split)
     stats = stats_of_images(images[:n], extractor)
     if n is None:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
         stats.save(path)
     return stats
 
@@ -125,8 +129,12 @@ def stats_of_source(source, extractor, n=None, seed=0):
         _require_file(source)
         try:
             images = np.load(source, mmap_mode="r")
-        except (OSError, ValueError) as e:
-            raise MnistgenError(f"cannot read images from {source}: {e}") from None
+        except (OSError, ValueError, EOFError) as e:
+            raise MnistgenError(f"cannot read images from {source}: {e or type(e).__name__}".replace("\n", " ")
+                                ) from None
+        if images.ndim not in (3, 4) or images.dtype.kind not in "biuf":
+            raise MnistgenError(f"{source} holds an array of shape {images.shape} and dtype {images.dtype}; "
+                                "expected images (n, H, W[, C]), uint8 or floats in [0, 1]")
         return stats_of_images(np.asarray(images[:n]), extractor)
     if source.endswith(".keras"):
         return stats_of_generator(load_generator(source), extractor, n or DEFAULT_GENERATED, seed)

@@ -116,7 +116,11 @@ class FeatureStats:
                 missing = sorted({"mu", "sigma", "n"} - set(data.files))
                 if missing:
                     raise MnistgenError(f"statistics file {path} lacks {', '.join(missing)}")
-                mu, sigma, n = data["mu"].astype(np.float64), data["sigma"].astype(np.float64), int(data["n"])
+                mu, sigma = _real_array(data["mu"], f"mu in {path}"), _real_array(data["sigma"], f"sigma in {path}")
+                n = data["n"]
+                if n.shape != () or n.dtype.kind not in "iu":
+                    raise MnistgenError(f"statistics file {path}: n must be one integer, got {n!r}")
+                n = int(n)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise MnistgenError(f"corrupt statistics file {path}: {e}".replace("\n", " ")) from None
         _check_gaussian(mu, sigma, f"statistics in {path}")
@@ -146,15 +150,40 @@ def load_stats(path):
     return FeatureStats.load(path)
 
 
+# Rounding in a covariance built from float64 features stays many orders below these.
+SYMMETRY_TOLERANCE = 1e-9  # largest |S - S^T|, relative to the largest |S|
+PSD_TOLERANCE = 1e-9  # most negative eigenvalue allowed, relative to the largest
+
+
 def _check_gaussian(mu, sigma, name):
+    """A mean (d,) and a symmetric positive semi-definite covariance (d, d), within rounding.
+
+    A covariance that is not (e.g. -I, or a matrix with a typo) has no
+    Fréchet distance; the clamp in `frechet_distance` would hide it as 0.
+    """
     if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
         raise MnistgenError(f"{name}: mean has shape {mu.shape} and covariance {sigma.shape}; expected (d,) and (d, d)")
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise MnistgenError(f"{name}: mean or covariance contains NaN or inf")
+    scale = max(np.abs(sigma).max(initial=0.0), np.finfo(np.float64).tiny)
+    if np.abs(sigma - sigma.T).max(initial=0.0) > SYMMETRY_TOLERANCE * scale:
+        raise MnistgenError(f"{name}: the covariance is not symmetric, so it is no covariance")
+    lowest = scipy.linalg.eigvalsh((sigma + sigma.T) / 2, subset_by_index=[0, 0], check_finite=False)[0]
+    if lowest < -PSD_TOLERANCE * scale:
+        raise MnistgenError(f"{name}: the covariance has a negative eigenvalue ({lowest:.3g}), so it is not "
+                            "positive semi-definite and no covariance")
+
+
+def _real_array(value, name):
+    array = np.asarray(value)
+    if array.dtype.kind not in "biuf":
+        raise MnistgenError(f"{name}: expected real numbers, got an array of dtype {array.dtype}")
+    return array.astype(np.float64)
 
 
 def _checked_pairs(mu1, sigma1, mu2, sigma2):
-    arrays = [np.asarray(a, dtype=np.float64) for a in (mu1, sigma1, mu2, sigma2)]
+    arrays = [_real_array(a, name) for a, name in ((mu1, "first mean"), (sigma1, "first covariance"),
+                                                   (mu2, "second mean"), (sigma2, "second covariance"))]
     _check_gaussian(arrays[0], arrays[1], "first distribution")
     _check_gaussian(arrays[2], arrays[3], "second distribution")
     if arrays[0].shape != arrays[2].shape:

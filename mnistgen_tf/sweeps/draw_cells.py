@@ -2,7 +2,7 @@
 
 A cell's settings are `registry.DrawOptions` options plus the evaluation
 settings in `EVAL_DEFAULTS`.  Training goes to ``CELL/run/`` with
-``resume=True``, so a cell interrupted after some epochs continues from its
+``resume`` when it holds a run, so a cell interrupted after some epochs continues from its
 last checkpoint.  Evaluation is `mnistgen_tf.evaluate` on the test split.
 """
 
@@ -20,7 +20,7 @@ from mnistgen_tf.metrics.features import get_extractor
 from mnistgen_tf.metrics.fid import stats_of_split
 from mnistgen_tf.sweep import Column
 from mnistgen_tf.registry import DrawOptions
-from mnistgen_tf.train import epochs_done, train
+from mnistgen_tf.train import epochs_done, has_run, train
 
 DRAW_OPTIONS = {field.name for field in dataclasses.fields(DrawOptions)}
 
@@ -112,7 +112,8 @@ def run_draw_cell(cell_dir, settings, verbose=0):
 
     done_before = epochs_done(run_dir)
     started = time.perf_counter()
-    trainer, generator, config = train("draw", run_dir, resume=True, verbose=verbose, **train_options)
+    trainer, generator, config = train("draw", run_dir, resume=has_run(run_dir), verbose=verbose,
+                                       **train_options)
     train_seconds = time.perf_counter() - started
     epochs_run = max(config["epochs"] - done_before, 0)
     with open(os.path.join(run_dir, "run.json")) as f:

@@ -22,7 +22,7 @@ import numpy as np
 from mnistgen_tf import data
 from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.sweep import Column, Experiment, Profile
-from mnistgen_tf.train import BEST, RUN, epochs_done, train
+from mnistgen_tf.train import BEST, RUN, epochs_done, has_run, train
 from mnistgen_tf.files import read_json
 
 NAME = "seed002_autoencoders"
@@ -59,7 +59,7 @@ def run_autoencoder_cell(cell_dir, settings, verbose=0):
     run_dir = os.path.join(cell_dir, "run")
     done_before = epochs_done(run_dir)
     started = time.perf_counter()
-    trainer, _, config = train("autoencoder", run_dir, resume=True, verbose=verbose, **settings)
+    trainer, _, config = train("autoencoder", run_dir, resume=has_run(run_dir), verbose=verbose, **settings)
     train_seconds = time.perf_counter() - started
     run_info = read_json(os.path.join(run_dir, RUN), "run record")
     history = read_json(os.path.join(run_dir, "state.json"), "run state")["history"]
