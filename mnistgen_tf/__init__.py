@@ -11,7 +11,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 from mnistgen_tf import layers  # noqa: E402,F401  (registers the layers)
 from mnistgen_tf.errors import MnistgenError  # noqa: E402
-from mnistgen_tf.models import draw  # noqa: E402,F401  (registers the DRAW trainer)
+from mnistgen_tf import models  # noqa: E402,F401  (registers the trainers)
 
 __all__ = ["MnistgenError"]
 __version__ = "0.1.0"

@@ -129,6 +129,65 @@ def _sample(args):
     print(f"wrote {args.out} ({args.n} images)")
 
 
+def _addend(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--number must be a number, got {text!r}") from None
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"--number must be 0 to 9, got {text}")
+    return value
+
+
+def _read_image(text):
+    """``(image, digit or None)`` from a test-split index of MNIST or a PNG file."""
+    from mnistgen_tf import data
+
+    if text.isdigit():
+        images, labels = data.load("mnist", "test")
+        index = int(text)
+        if index >= len(images):
+            raise MnistgenError(f"--image {index}: the MNIST test split has {len(images)} images (0 to "
+                                f"{len(images) - 1})")
+        return data.to_float(images[index:index + 1])[0], int(labels[index])
+    if not text.lower().endswith(".png") or not os.path.isfile(text):
+        raise MnistgenError(f"--image must be a test-split index or an existing .png file, got {text!r}")
+    from mnistgen_tf.figures import plt
+
+    try:
+        pixels = plt.imread(text, format="png")
+    except Exception as e:  # PIL and libpng errors alike mean a damaged file
+        raise MnistgenError(f"cannot read {text} as a PNG ({type(e).__name__})") from None
+    if pixels.ndim == 3:  # grey + alpha: the grey channel; RGB(A): the mean of the colour channels
+        pixels = pixels[..., 0] if pixels.shape[-1] == 2 else pixels[..., :3].mean(axis=-1)
+    if pixels.shape != (28, 28):
+        raise MnistgenError(f"{text} is {pixels.shape[1]}x{pixels.shape[0]} pixels; the adder reads 28x28 digits")
+    return pixels.astype("float32")[..., None], None
+
+
+def _add(args):
+    from mnistgen_tf.files import atomic_path
+    from mnistgen_tf.figures import plt
+    from mnistgen_tf.metrics.features import ClassifierFeatures
+    from mnistgen_tf.sampling import add, load_adder
+
+    if not args.out.endswith(".png"):
+        raise MnistgenError(f"--out must end in .png, got {args.out}")
+    _check_output(args.out)
+    image, digit = _read_image(args.image)
+    if digit is not None and digit + args.number > 9:
+        raise MnistgenError(f"test image {args.image} is a {digit}: {digit} + {args.number:g} is above 9, and the "
+                            "adder learned sums up to 9")
+    adder = load_adder(args.generator)
+    result = add(adder, image[None], args.number)
+    probabilities = ClassifierFeatures("mnist").probabilities(result)[0]
+    with atomic_path(args.out) as tmp:
+        plt.imsave(tmp, result[0, ..., 0], cmap="gray", vmin=0.0, vmax=1.0, format="png")
+    read = int(probabilities.argmax())
+    given = f"a {digit}" if digit is not None else args.image
+    print(f"wrote {args.out}: {given} + {args.number:g}; mnist-cnn reads {read} (p = {probabilities[read]:.3f})")
+
+
 def _fid(args):
     from mnistgen_tf.metrics.features import get_extractor
     from mnistgen_tf.metrics.fid import fid
@@ -203,6 +262,18 @@ def build_parser():
     p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array n×H×W×C)")
     p.set_defaults(run=_sample)
+
+    p = commands.add_parser("add", help="add a number to the digit in an image with a trained adder",
+                            description="Feed an image of digit a and a number b to a trained adder (mnistgen train "
+                                        "adder) and write the image it produces for a + b, a 28x28 PNG; the shipped "
+                                        "MNIST classifier says which digit it reads.")
+    p.add_argument("--generator", required=True, metavar="ADDER", help="the adder's RUN/generator.keras")
+    p.add_argument("--image", required=True, metavar="N|FILE.png",
+                   help="an index into the MNIST test split, or a 28x28 grey PNG")
+    p.add_argument("--number", required=True, type=_addend, metavar="B",
+                   help="the number to add, 0 to 9 (fractions such as 1.5 allowed)")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the produced image")
+    p.set_defaults(run=_add)
 
     p = commands.add_parser("fid", help="Fréchet distance between two image sources",
                             description="FID between A and B. Each is a data set split (mnist:test), an .npy of "

@@ -132,22 +132,75 @@ def split_train_val(images, labels, subset=None, val_size=5000):
     return (images[:-n_val], labels[:-n_val]), (images[-n_val:], labels[-n_val:])
 
 
-# How each family's batches look; `pipeline(kind, ...)` picks one.
+def addition_examples(images, labels, seed=0, balanced=False):
+    """Seed 002's addition data: (image of a, number b, image of a + b) with a + b <= 9.
+
+    Unbalanced (the seed's ``transform_data_add``): every image of digit a
+    appears once, with b drawn uniformly from 0..9-a; the sums are then not
+    uniform.  Balanced: the sum s is uniform over 0-9, a uniform over 0..s,
+    and the image of a drawn at random.  Targets are random images of digit
+    a + b from the same images.  Returns a dict of arrays by name: ``image``,
+    ``number`` (float32), ``target``, and the digits ``a`` and ``sum``.
+    """
+    rng = np.random.default_rng(seed)
+    labels = np.asarray(labels)
+    by_digit = [np.flatnonzero(labels == d) for d in range(10)]
+    missing = [d for d in range(10) if not len(by_digit[d])]
+    if missing:
+        raise MnistgenError(f"addition pairs need images of every digit; none of {missing} among {len(labels)}")
+    if balanced:
+        sums = rng.integers(0, 10, len(labels))
+        a = rng.integers(0, sums + 1)
+        index = np.array([rng.choice(by_digit[d]) for d in a])
+    else:
+        index = np.arange(len(labels))
+        a = labels
+        sums = a + rng.integers(0, 10 - a)
+    target = np.array([rng.choice(by_digit[d]) for d in sums])
+    return {"image": images[index], "number": (sums - a).astype(np.float32), "target": images[target],
+            "a": a.astype(np.int32), "sum": sums.astype(np.int32)}
+
+
+def example_seeds(seed):
+    """Independent seeds of the drawn training and validation examples (addition pairs), apart from the
+    epoch orders (`epoch_order`)."""
+    return tuple(np.random.SeedSequence(seed).spawn(2))
+
+
+def check_kind(kind, labels, what):
+    """Refuse data that examples of `kind` cannot be made from (before anything is written)."""
+    missing = sorted(set(range(10)) - set(np.asarray(labels).tolist()))
+    if kind == "addition" and missing:
+        raise MnistgenError(f"addition pairs need images of every digit, but the {what} ({len(labels)} images) "
+                            f"has none of {missing}: use a larger --subset")
+
+
+def examples(kind, images, labels, seed=0, binarize=False, balanced=False):
+    """The arrays, by name, that examples of data kind `kind` are made of (see `PIPELINES`)."""
+    x = to_float(images, binarize)
+    if kind == "addition":
+        return addition_examples(x, labels, seed, balanced)
+    return {"image": x, "label": np.asarray(labels, np.int32)}
+
+
+# How each family's batches look, from a batch of `examples`; `pipeline(kind, ...)` picks one.
 PIPELINES = {
     # {"image", "label"} dicts: models with their own train_step (DRAW, VAEs, GANs).
-    "images": lambda image, label: {"image": image, "label": label},
+    "images": lambda ex: {"image": ex["image"], "label": ex["label"]},
     # (inputs, targets) for a compiled loss: label -> image decoders.
-    "label_to_image": lambda image, label: ({"label": label}, image),
+    "label_to_image": lambda ex: ({"label": ex["label"]}, ex["image"]),
     # (image, image) for a compiled reconstruction loss: autoencoders.
-    "image_to_image": lambda image, label: (image, image),
+    "image_to_image": lambda ex: (ex["image"], ex["image"]),
+    # {"image", "number", "target"} dicts: the adders' train_step.
+    "addition": lambda ex: {"image": ex["image"], "number": ex["number"], "target": ex["target"]},
 }
 
 
-def pipeline(kind, images, labels, batch_size, binarize=False):
+def pipeline(kind, images, labels, batch_size, binarize=False, seed=0, balanced=False):
     """Batches of `kind` (see `PIPELINES`) in data order, for validation and evaluation."""
     import tensorflow as tf
 
-    ds = tf.data.Dataset.from_tensor_slices((to_float(images, binarize), np.asarray(labels, np.int32)))
+    ds = tf.data.Dataset.from_tensor_slices(examples(kind, images, labels, seed, binarize, balanced))
     return ds.batch(batch_size).map(PIPELINES[kind]).prefetch(tf.data.AUTOTUNE)
 
 
@@ -156,20 +209,25 @@ def epoch_order(n, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
 
 
-def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoch=0, binarize=False):
+def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoch=0, binarize=False,
+                      balanced=False, example_seed=None):
     """Batches for epochs ``first_epoch .. epochs - 1``, each epoch in `epoch_order`.
 
     Epoch e's order depends only on ``(seed, e)``, so a run resumed at epoch
-    e sees exactly the batches an uninterrupted run would.  Pass
-    ``steps_per_epoch(len(images), batch_size)`` to `model.fit`.
+    e sees exactly the batches an uninterrupted run would.  Drawn examples
+    (addition pairs) use `example_seed` (default: ``example_seeds(seed)[0]``).
+    Pass ``steps_per_epoch(len(images), batch_size)`` to `model.fit`.
     """
     import tensorflow as tf
 
-    x, y = tf.constant(to_float(images, binarize)), tf.constant(np.asarray(labels, np.int32))
+    example_seed = example_seeds(seed)[0] if example_seed is None else example_seed
+    arrays = {name: tf.constant(array) for name, array in
+              examples(kind, images, labels, example_seed, binarize, balanced).items()}
     orders = np.stack([epoch_order(len(images), seed, e) for e in range(first_epoch, epochs)])
     batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    return batches.map(lambda index: PIPELINES[kind](tf.gather(x, index), tf.gather(y, index))).prefetch(
+    return batches.map(lambda index: PIPELINES[kind]({name: tf.gather(array, index)
+                                                      for name, array in arrays.items()})).prefetch(
         tf.data.AUTOTUNE)
 
 

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import uuid
 
 import numpy as np
@@ -25,9 +26,12 @@ def tmp_name(path):
     return os.path.join(folder, f".{stem}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp{suffix}")
 
 
+_TMP_NAME = re.compile(r"^\..*\.\d+-[0-9a-f]{8}\.tmp(\.[^.]*)?$")
+
+
 def is_tmp_name(name):
     """Whether a file name is one `tmp_name` makes (left behind only by a killed process)."""
-    return name.startswith(".") and ".tmp" in name
+    return bool(_TMP_NAME.match(name))
 
 
 @contextlib.contextmanager

@@ -21,17 +21,17 @@ from mnistgen_tf.data import DATASETS, PIPELINES
 from mnistgen_tf.errors import MnistgenError
 
 
-def option(default, help, choices=None, minimum=None, maximum=None, off_flag=None):
+def option(default, help, choices=None, minimum=None, maximum=None, above=None, off_flag=None):
     """A family option: its default, a help line, allowed values, bounds.
 
-    ``maximum`` is inclusive; so is ``minimum``, except that a float option with minimum 0 must
-    be above 0 (a learning rate of 0 trains nothing).  A boolean option whose
+    ``minimum`` and ``maximum`` are inclusive, ``above`` exclusive (a learning
+    rate must be above 0: at 0 nothing trains).  A boolean option whose
     default is True gets a CLI flag that turns it off: ``off_flag`` is its
     spelling and the `help` describes that flag, e.g. ``("--per-step-weights",
     "one LSTM per step instead of one shared")`` for ``shared_weights``.
     """
     return dataclasses.field(default=default, metadata={"help": help, "choices": choices, "minimum": minimum,
-                                                        "maximum": maximum, "off_flag": off_flag})
+                                                        "maximum": maximum, "above": above, "off_flag": off_flag})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TrainingOptions:
     dataset: str = option("mnist", "training data", choices=DATASETS)
     epochs: int = option(10, "training epochs", minimum=1)
     batch_size: int = option(100, "training batch size", minimum=1)
-    learning_rate: float = option(1e-3, "Adam learning rate", minimum=0)
+    learning_rate: float = option(1e-3, "Adam learning rate", above=0)
     subset: Optional[int] = option(None, "train on the first N training images only (at least 20)", minimum=20)
     seed: int = option(0, "random seed of weights, data order and noise (0 to 2**32 - 1)", minimum=0,
                        maximum=2**32 - 1)
@@ -52,8 +52,9 @@ class Family:
     """One trainable model family (see the module docstring).
 
     ``build(options)`` returns a compiled, built trainer; ``generator(trainer,
-    options)`` the Functional generator to save (inputs ``z`` and/or
-    ``label``, see `mnistgen_tf.sampling`).  ``monitor`` is the logged
+    options)`` the Functional generator to save: inputs ``z`` and/or
+    ``label`` (see `mnistgen_tf.sampling`), or, when not ``samples_noise``,
+    other named inputs (the adder's ``image`` and ``number``).  ``monitor`` is the logged
     quantity whose minimum picks the saved epoch; None saves the last epoch
     (models with no validation loss, such as GANs).
     """
@@ -67,6 +68,7 @@ class Family:
     generator: Callable
     monitor: Optional[str] = "val_loss"
     val_batch_size: Optional[int] = None  # None: the training batch size
+    samples_noise: bool = True  # False: the generator maps other inputs (an image and a number) to images
 
     def make_options(self, **values):
         """The family's options with `values` applied, checked; a one-line error names a bad one."""
@@ -97,10 +99,10 @@ def _check_value(field, value):
             raise MnistgenError(f"{name} must be a finite number, got {value!r}")
     if meta["choices"] is not None and value not in meta["choices"]:
         raise MnistgenError(f"{name} must be one of {', '.join(map(str, meta['choices']))}, got {value!r}")
-    low = meta["minimum"]
-    if low is not None and (value < low or (kind is float and low == 0 and value <= 0)):
-        bound = "above 0" if kind is float and low == 0 else f"at least {low}"
-        raise MnistgenError(f"{name} must be {bound}, got {value!r}")
+    if meta["minimum"] is not None and value < meta["minimum"]:
+        raise MnistgenError(f"{name} must be at least {meta['minimum']}, got {value!r}")
+    if meta["above"] is not None and value <= meta["above"]:
+        raise MnistgenError(f"{name} must be above {meta['above']}, got {value!r}")
     high = meta["maximum"]
     if high is not None and value > high:
         raise MnistgenError(f"{name} must be at most {high}, got {value!r}")
@@ -202,6 +204,45 @@ def _decoder_of(trainer, options):
     return trainer.get_layer("decoder")
 
 
+@dataclasses.dataclass(frozen=True)
+class AdderOptions(TrainingOptions):
+    dataset: str = option("mnist", "training data (digits)", choices=("mnist",))
+    kind: str = option("ae", "ae: deterministic E, D, P; vae: variational encoder; generative: variational "
+                             "encoder and adder P", choices=("ae", "vae", "generative"))
+    latent_dim: int = option(7, "size of the code", minimum=1)
+    decoder: str = option("convtranspose", "the autoencoder's decoder D",
+                          choices=("convtranspose", "upsample", "interpolate"))
+    image_weight: float = option(0.1, "weight of the L2 reconstruction of the input image", minimum=0)
+    sum_weight: float = option(1.0, "weight of the L2 between the produced and the target image of the sum",
+                               minimum=0)
+    kl_encoder_weight: float = option(1e-5, "weight of the encoder's KL (vae, generative)", minimum=0)
+    kl_adder_weight: float = option(1e-5, "weight of the adder's KL (generative)", minimum=0)
+    balanced: bool = option(False, "draw the sums uniformly over 0-9 (the seed's balanced data) instead of "
+                                   "one pair per training image")
+    epochs: int = option(30, "training epochs", minimum=1)
+    batch_size: int = option(128, "training batch size", minimum=1)
+
+
+def _adder_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.adder import Adder
+
+    model = Adder(kind=options.kind, latent_dim=options.latent_dim, decoder=options.decoder,
+                  image_weight=options.image_weight, sum_weight=options.sum_weight,
+                  kl_encoder_weight=options.kl_encoder_weight, kl_adder_weight=options.kl_adder_weight,
+                  seed=options.seed)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    return model
+
+
+def _adder_inference(trainer, options):
+    from mnistgen_tf.models.adder import build_inference
+
+    return build_inference(trainer)
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -225,6 +266,15 @@ FAMILIES = {family.name: family for family in (
                     "convtranspose, upsample or interpolate decoder, with an L2 or BCE loss. The saved "
                     "generator is the decoder (codes -> images); best.keras holds the whole autoencoder.",
         options=AutoencoderOptions, data="image_to_image", build=_autoencoder_trainer, generator=_decoder_of,
+    ),
+    Family(
+        name="adder",
+        summary="image of a digit + a number -> image of the sum (seed 002)",
+        description="Train seed 002's adder: the autoencoder's encoder E and decoder D with an MLP P from "
+                    "[code, b] to the code of a + b, on pairs (image of a, b) with a + b <= 9. The saved "
+                    "generator is the inference model E, P, D (inputs image and number); use `mnistgen add`.",
+        options=AdderOptions, data="addition", build=_adder_trainer, generator=_adder_inference,
+        monitor="val_l2_sum", samples_noise=False,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -20,7 +20,16 @@ INPUT_NAMES = ("z", "label")
 
 
 def load_generator(path):
-    """`keras.models.load_model` with one-line errors for the usual mistakes."""
+    """A saved generator (inputs ``z`` and/or ``label``), with one-line errors for the usual mistakes."""
+    model = _load_model(path)
+    names = [t.name for t in getattr(model, "inputs", None) or []]  # subclassed models have none
+    if not names or any(name not in INPUT_NAMES for name in names):
+        raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
+    return positional(model)
+
+
+def _load_model(path):
+    """`keras.models.load_model` with one-line errors."""
     if not os.path.isfile(path):
         raise MnistgenError(f"no model file {path}")
     if not path.endswith(".keras"):
@@ -29,10 +38,7 @@ def load_generator(path):
         model = keras.models.load_model(path)
     except Exception as e:  # zip, JSON and deserialisation errors all mean "not a usable model"
         raise MnistgenError(f"cannot load {path} as a Keras model ({type(e).__name__})") from None
-    names = [t.name for t in getattr(model, "inputs", None) or []]  # subclassed models have none
-    if not names or any(name not in INPUT_NAMES for name in names):
-        raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
-    return positional(model)
+    return model
 
 
 def positional(generator):
@@ -96,3 +102,30 @@ def sample(generator, n, digits=None, seed=None, batch_size=500):
         raise MnistgenError(f"{name} returned values outside [0, 1] (or NaN): it is not an image generator "
                             "of this kit")
     return images
+
+
+# ---------------------------------------------------------------- adders (seed 002): image + number -> image
+
+ADDER_INPUTS = ("image", "number")
+
+
+def load_adder(path):
+    """A saved adder inference model (inputs ``image`` and ``number``), with one-line errors."""
+    model = _load_model(path)
+    names = sorted(t.name for t in getattr(model, "inputs", None) or [])
+    if names != sorted(ADDER_INPUTS):
+        raise MnistgenError(f"{path} is not an adder: its inputs are {names}, expected 'image' and 'number'")
+    return model
+
+
+def add(adder, images, numbers, batch_size=500):
+    """Images of the digit in each of `images` plus the matching number (floats allowed, e.g. 1.5)."""
+    x = np.asarray(images, np.float32)
+    if x.ndim == 3:
+        x = x[..., None]
+    expected = tuple(adder.inputs[[t.name for t in adder.inputs].index("image")].shape[1:])
+    if x.shape[1:] != expected:
+        raise MnistgenError(f"images of shape {x.shape[1:]} given; this adder reads {expected}")
+    numbers = np.broadcast_to(np.asarray(numbers, np.float32).reshape(-1, 1), (len(x), 1))
+    inputs = {"image": x, "number": numbers}
+    return adder.predict([inputs[t.name] for t in adder.inputs], batch_size=batch_size, verbose=0)

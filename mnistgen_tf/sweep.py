@@ -286,6 +286,35 @@ def _clean_cell(folder):
 
 # ---------------------------------------------------------------- running
 
+@dataclass(frozen=True)
+class TrainedCell:
+    """A cell's training run, finished: what `train` returns, its records, and how long this session took."""
+
+    trainer: object
+    generator: object
+    config: dict
+    run_info: dict  # run.json
+    history: list  # one dict of logs per epoch
+    timing: dict  # train_seconds, resumed_from_epoch, epochs_this_session, seconds_per_epoch
+
+
+def train_cell(family, cell_dir, options, verbose=0):
+    """Train the run of a cell in ``CELL/run/``, resuming it when it holds one (a finished run is reloaded)."""
+    from mnistgen_tf.train import RUN, STATE, epochs_done, has_run, train
+
+    run_dir = os.path.join(cell_dir, RUN_DIR)
+    done_before = epochs_done(run_dir)
+    started = time.perf_counter()
+    trainer, generator, config = train(family, run_dir, resume=has_run(run_dir), verbose=verbose, **options)
+    seconds = time.perf_counter() - started
+    epochs_run = max(config["epochs"] - done_before, 0)
+    return TrainedCell(trainer, generator, config, read_json(os.path.join(run_dir, RUN), "run record"),
+                       read_json(os.path.join(run_dir, STATE), "run state")["history"],
+                       {"train_seconds": round(seconds, 1), "resumed_from_epoch": done_before,
+                        "epochs_this_session": epochs_run,
+                        "seconds_per_epoch": round(seconds / epochs_run, 1) if epochs_run else None})
+
+
 def run(experiment, results_dir, quick=False, shard=None, verbose=0, log=print):
     """Run this shard's unfinished cells, then rebuild the tables.
 

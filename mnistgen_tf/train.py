@@ -4,7 +4,7 @@ A run lives in one folder::
 
     config.json      the family and its options (written once the inputs are checked)
     history.csv      one row per finished epoch
-    last.keras       the trainer after an epoch, optimizer included (resume)
+    last-<E>.keras   the trainer after epoch E, optimizer included (resume)
     state.json       epochs done, best monitored value, history rows: the epoch's record
     best.keras       the trainer at the best monitored value (families with a monitor)
     generator.keras  the generator made from the selected epoch at the end
@@ -59,6 +59,8 @@ class EpochRecord(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
+        if not all(math.isfinite(value) for value in logs.values()):
+            return  # a diverged epoch (TerminateOnNaN stops the run) is not recorded
         state = dict(self.state)
         value = logs.get(self.monitor) if self.monitor else None
         if value is not None and math.isfinite(value) and (state["best"] is None or value < state["best"]):
@@ -94,6 +96,9 @@ def read_state(out_dir):
     """The run's state: epochs done, its checkpoint, best value, history rows."""
     path = os.path.join(out_dir, STATE)
     if not os.path.exists(path):
+        if os.path.exists(os.path.join(out_dir, RUN)):
+            raise MnistgenError(f"{out_dir} holds a finished run whose checkpoints were removed; there is nothing "
+                                "to resume (train into another --out to train again)")
         return fresh_state()
     state = read_json(path, "run state")
     if not set(fresh_state()) <= set(state):
@@ -107,7 +112,7 @@ def read_state(out_dir):
 
 def is_checkpoint(name):
     """Whether a run folder's file is only for resuming: trainer checkpoints and the state naming them."""
-    return name in (BEST, STATE, "last.keras") or (name.startswith("last-") and name.endswith(".keras"))
+    return name in (BEST, STATE) or (name.startswith("last-") and name.endswith(".keras"))
 
 
 def remove_checkpoints(out_dir):
@@ -159,6 +164,8 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
     config = {"family": family.name, **dataclasses.asdict(opts)}
     images, labels = data.load(opts.dataset, "train")
     (x_train, y_train), (x_val, y_val) = data.split_train_val(images, labels, opts.subset)
+    data.check_kind(family.data, y_train, "training split")
+    data.check_kind(family.data, y_val, "validation split")
     _check_run_dir(out_dir, config, resume)
 
     ensure_dir(out_dir)
@@ -173,7 +180,8 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
             model = load_checkpoint(out_dir, BEST if family.monitor else state["checkpoint"])
             return model, load_checkpoint(out_dir, GENERATOR), config
         model = load_checkpoint(out_dir, state["checkpoint"]) if state["epochs_done"] else None
-        _remove_temporaries(out_dir)  # left by a process killed while saving; the lock says none is alive
+        if resume:
+            _tidy(out_dir, state)
         write_json(os.path.join(out_dir, CONFIG), config)
         return _fit(family, opts, config, state, model, out_dir, (x_train, y_train), (x_val, y_val),
                     tensorboard, verbose, made_by)
@@ -189,23 +197,37 @@ def load_checkpoint(out_dir, name):
                             "folder to start over") from None
 
 
-def _remove_temporaries(out_dir):
+def _tidy(out_dir, state):
+    """Finish what a process killed between the steps of an epoch's record left undone.
+
+    The lock says no other writer is alive: its temporary files and the
+    checkpoints the state does not name go, and history.csv is rewritten
+    from the state when it lags behind (a kill just after state.json).
+    """
     for name in os.listdir(out_dir):
-        if is_tmp_name(name):
-            os.remove(os.path.join(out_dir, name))
+        path = os.path.join(out_dir, name)
+        stale = name.startswith("last-") and name.endswith(".keras") and name != state["checkpoint"]
+        if os.path.isfile(path) and (is_tmp_name(name) or stale):
+            os.remove(path)
+    history = history_csv(state["history"])
+    path = os.path.join(out_dir, HISTORY)
+    if not os.path.exists(path) or open(path).read() != history:
+        write_text(path, history)
 
 
 def _fit(family, opts, config, state, model, out_dir, train_split, val_split, tensorboard, verbose, made_by):
     (x_train, y_train), (x_val, y_val) = train_split, val_split
     keras.utils.set_random_seed(opts.seed)
-    binarize = getattr(opts, "binarize", False)
-    val_ds = data.pipeline(family.data, x_val, y_val, family.val_batch_size or opts.batch_size, binarize)
+    binarize, balanced = getattr(opts, "binarize", False), getattr(opts, "balanced", False)
+    train_seed, val_seed = data.example_seeds(opts.seed)  # drawn examples (addition pairs), one stream each
+    val_ds = data.pipeline(family.data, x_val, y_val, family.val_batch_size or opts.batch_size, binarize,
+                           seed=val_seed, balanced=balanced)
     if model is None:
         model = family.build(opts, image_shape=data.to_float(x_train[:1]).shape[1:])
     epochs_before, started = state["epochs_done"], time.time()
     if state["epochs_done"] < opts.epochs:
         train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
-                                          opts.epochs, state["epochs_done"], binarize)
+                                          opts.epochs, state["epochs_done"], binarize, balanced, train_seed)
         callbacks = [keras.callbacks.TerminateOnNaN(), EpochRecord(out_dir, family.monitor, state)]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))

@@ -16,6 +16,7 @@ TINY = {
     "draw": ["--conditional", "--timesteps", "2", "--z-dim", "2", "--units", "8"],
     "label-decoder": ["--variant", "B", "--batch-size", "50"],
     "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
+    "adder": ["--kind", "generative", "--latent-dim", "3"],
 }
 
 

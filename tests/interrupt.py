@@ -6,7 +6,7 @@ MODE says when:
     kill-batch   SIGKILL after training batch N (counted over the whole run)
     int-batch    SIGINT (Ctrl-C) after training batch N
     stall-batch  sleep after training batch N until killed (a writer that holds its folder)
-    kill-save    SIGKILL during the Nth model save, its temporary file half there
+    kill-save    SIGKILL during the Nth model save: its temporary file written, never renamed
     kill-eval    SIGKILL when `Model.evaluate` is called the Nth time (a sweep cell's evaluation)
 
 Real signals at exact moments: the hooks only choose the moment.

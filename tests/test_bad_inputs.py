@@ -66,10 +66,14 @@ def _option_cases(family):
         flag = "--" + field.name.replace("_", "-")
         if field.name == "dataset" and "cifar10" in field.metadata["choices"]:
             cases.append((["--dataset", "cifar10"], "could not load cifar10"))  # offline: not downloadable
-        if field.metadata["choices"]:
+        meta = field.metadata
+        if meta["choices"]:
             cases.append(([flag, "bogus"], "invalid choice"))
-        elif field.metadata["minimum"] and type(field.default) is int and field.name not in ("subset", "epochs"):
-            cases.append(([flag, field.metadata["minimum"] - 1], f"at least {field.metadata['minimum']}"))
+        elif field.name not in ("seed", "subset", "epochs"):  # those three are in the list above
+            if meta["minimum"] is not None:
+                cases.append(([flag, meta["minimum"] - 1], f"at least {meta['minimum']}"))
+            if meta["maximum"] is not None:
+                cases.append(([flag, meta["maximum"] + 1], f"at most {meta['maximum']}"))
     return cases
 
 
@@ -126,13 +130,16 @@ def _damage(run, how):
         (run / "config.json").unlink()
     elif how == "config-garbage":
         (run / "config.json").write_text("\x00\x01")
+    elif how == "checkpoints-cleaned":  # as a finished sweep cell keeps it
+        for name in ("state.json", "last-2.keras", "best.keras"):
+            (run / name).unlink()
 
 
 DAMAGE = {
     "state-garbage": "unreadable run state", "state-list": "does not hold a JSON object",
     "state-foreign": "not a run state", "checkpoint-missing": "names a checkpoint that is missing",
     "checkpoint-truncated": "cannot load", "config-missing": "has a run state but no config.json",
-    "config-garbage": "unreadable run config",
+    "config-garbage": "unreadable run config", "checkpoints-cleaned": "checkpoints were removed",
 }
 
 
@@ -325,3 +332,30 @@ def test_a_second_sweep_on_a_cell_is_refused(one_cell, tmp_path, capsys):
     results, cell = _copy_results(one_cell, tmp_path)
     with lock_folder(str(cell)):  # as another sweep working on this cell would hold it
         refused(["sweep", EXPERIMENT, "--quick", "--results", results], "--shard I/N", tmp_path, capsys)
+
+
+# ---------------------------------------------------------------- add
+
+ADD_CASES = [
+    (["--image", "0", "--number", "-1"], "0 to 9"),
+    (["--image", "0", "--number", "x"], "must be a number"),
+    (["--image", "0", "--number", "3"], "is a 7: 7 + 3 is above 9"),  # test image 0 is a 7
+    (["--image", "99999", "--number", "1"], "test split has 10000 images"),
+    (["--image", "{tmp}/big.png", "--number", "1"], "the adder reads 28x28"),
+    (["--image", "{tmp}/missing.png", "--number", "1"], "--image must be"),
+    (["--image", "{tmp}/broken.png", "--number", "1"], "cannot read"),
+    (["--image", "0", "--number", "1", "--generator", "{runs}/autoencoder/generator.keras"], "not an adder"),
+    (["--image", "0", "--number", "1", "--generator", "{tmp}/broken.png"], "not a .keras"),
+    (["--image", "0", "--number", "1", "--out", "{tmp}/sum.jpg"], "must end in .png"),
+]
+
+
+@pytest.mark.parametrize("args,fragment", ADD_CASES, ids=[c[1] for c in ADD_CASES])
+def test_add_refuses(args, fragment, trained_runs, tmp_path, capsys):
+    from mnistgen_tf.figures import plt
+
+    plt.imsave(tmp_path / "big.png", np.zeros((32, 32)), cmap="gray")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nbroken")
+    argv = ["add", "--generator", trained_runs / "adder" / "generator.keras", "--out", tmp_path / "sum.png"]
+    argv += [a.format(tmp=tmp_path, runs=trained_runs) for a in args]  # a later --generator/--out wins
+    refused(argv, fragment, tmp_path, capsys)

@@ -18,8 +18,10 @@ import keras
 import numpy as np
 import pytest
 
-from cli_helpers import assert_one_line_error, kit_lines, mnistgen
+from cli_helpers import TINY, assert_one_line_error, kit_lines, mnistgen
+from mnistgen_tf.data import steps_per_epoch
 from mnistgen_tf.files import is_tmp_name
+from mnistgen_tf.registry import FAMILIES, get_family
 
 INTERRUPT = pathlib.Path(__file__).with_name("interrupt.py")
 # A tiny DRAW: 6 batches per epoch, 3 epochs.
@@ -50,7 +52,7 @@ def assert_same_run(run, straight):
 
 
 # kill -9 mid-epoch (batch 8 is in epoch 2), during validation (epoch 2's), and during the
-# third save (epoch 2's best.keras, its temporary file half there).
+# third save (epoch 2's best.keras: its temporary file written, never renamed).
 @pytest.mark.parametrize("mode,n", [("kill-batch", 8), ("kill-eval", 2), ("kill-save", 3)])
 def test_kill_9_then_resume_gives_the_uninterrupted_run(mode, n, straight, tmp_path):
     run = tmp_path / "run"
@@ -59,6 +61,20 @@ def test_kill_9_then_resume_gives_the_uninterrupted_run(mode, n, straight, tmp_p
     assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
     resumed = mnistgen(*ARGS, "--out", run, "--resume")
     assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert_same_run(run, straight)
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_every_family_resumes_a_kill_9_to_the_uninterrupted_run(family, tmp_path, mnist_available):
+    args = ["train", family, "--epochs", "3", "--subset", "300", *TINY[family]]
+    batch = int(TINY[family][TINY[family].index("--batch-size") + 1]) if "--batch-size" in TINY[family] else \
+        get_family(family).make_options().batch_size
+    straight, run = tmp_path / "straight", tmp_path / "run"
+    assert mnistgen(*args, "--out", straight).returncode == 0
+    killed = interrupted("kill-batch", steps_per_epoch(270, batch) + 1, *args, "--out", run)  # epoch 2, batch 1
+    assert killed.returncode == -signal.SIGKILL
+    assert json.loads((run / "state.json").read_text())["epochs_done"] == 1
+    assert mnistgen(*args, "--out", run, "--resume").returncode == 0
     assert_same_run(run, straight)
 
 

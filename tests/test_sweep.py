@@ -103,7 +103,7 @@ def toy_cell(cell_dir, settings, verbose=0, fail_at=None):
     if settings["a"] == fail_at:
         raise KeyboardInterrupt  # as if the machine went away in the middle of this cell
     os.makedirs(os.path.join(cell_dir, "run"), exist_ok=True)
-    for name in ("last.keras", "best.keras", "state.json", "history.csv"):
+    for name in ("last-1.keras", "best.keras", "state.json", "history.csv"):
         with open(os.path.join(cell_dir, "run", name), "w") as f:
             f.write("x")
     value = settings["a"] * 10 + settings["b"] + settings["seed"] / 10
@@ -247,7 +247,7 @@ def test_killed_sweep_resumes_and_finishes(quick_results):
     assert "3 of 3 cells finished." in (root / "table.md").read_text()
     # Nothing half-written, no checkpoints left behind.
     assert not list(quick_results["root"].rglob("*tmp*"))
-    assert not list(quick_results["root"].rglob("last.keras")) and not list(quick_results["root"].rglob("best.keras"))
+    assert not list(quick_results["root"].rglob("last*.keras")) and not list(quick_results["root"].rglob("best.keras"))
 
 
 def test_cell_files_hold_what_the_tables_need(quick_results):

@@ -43,6 +43,7 @@ class FeatureStats:
         self._count = 0
         self._mean = None
         self._scatter = None  # sum over samples of (x - mean)(x - mean)^T
+        self.tolerance = 1e-9  # rounding room of the covariance (wider when loaded from float32)
 
     @property
     def count(self):
@@ -116,18 +117,20 @@ class FeatureStats:
                 missing = sorted({"mu", "sigma", "n"} - set(data.files))
                 if missing:
                     raise MnistgenError(f"statistics file {path} lacks {', '.join(missing)}")
-                mu, sigma = _real_array(data["mu"], f"mu in {path}"), _real_array(data["sigma"], f"sigma in {path}")
+                stored = data["sigma"]
+                mu, sigma = _real_array(data["mu"], f"mu in {path}"), _real_array(stored, f"sigma in {path}")
                 n = data["n"]
                 if n.shape != () or n.dtype.kind not in "iu":
                     raise MnistgenError(f"statistics file {path}: n must be one integer, got {n!r}")
                 n = int(n)
         except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
             raise MnistgenError(f"corrupt statistics file {path}: {e}".replace("\n", " ")) from None
-        _check_gaussian(mu, sigma, f"statistics in {path}")
+        _check_gaussian(mu, sigma, f"statistics in {path}", _tolerance(stored.dtype))
         if n < 2:
             raise MnistgenError(f"statistics file {path} has n={n}; at least 2 samples are needed")
         stats = cls()
         stats._count, stats._mean, stats._scatter = n, mu, sigma * (n - 1)
+        stats.tolerance = _tolerance(stored.dtype)
         return stats
 
 
@@ -150,12 +153,12 @@ def load_stats(path):
     return FeatureStats.load(path)
 
 
-# Rounding in a covariance built from float64 features stays many orders below these.
-SYMMETRY_TOLERANCE = 1e-9  # largest |S - S^T|, relative to the largest |S|
-PSD_TOLERANCE = 1e-9  # most negative eigenvalue allowed, relative to the largest
+def _tolerance(dtype):
+    """Relative room for rounding in a covariance stored as `dtype`: 1e-9 for float64, about 1e-5 for float32."""
+    return max(1e-9, 100 * np.finfo(dtype).eps) if np.issubdtype(dtype, np.floating) else 1e-9
 
 
-def _check_gaussian(mu, sigma, name):
+def _check_gaussian(mu, sigma, name, tolerance=1e-9):
     """A mean (d,) and a symmetric positive semi-definite covariance (d, d), within rounding.
 
     A covariance that is not (e.g. -I, or a matrix with a typo) has no
@@ -166,10 +169,10 @@ def _check_gaussian(mu, sigma, name):
     if not (np.isfinite(mu).all() and np.isfinite(sigma).all()):
         raise MnistgenError(f"{name}: mean or covariance contains NaN or inf")
     scale = max(np.abs(sigma).max(initial=0.0), np.finfo(np.float64).tiny)
-    if np.abs(sigma - sigma.T).max(initial=0.0) > SYMMETRY_TOLERANCE * scale:
+    if np.abs(sigma - sigma.T).max(initial=0.0) > tolerance * scale:
         raise MnistgenError(f"{name}: the covariance is not symmetric, so it is no covariance")
     lowest = scipy.linalg.eigvalsh((sigma + sigma.T) / 2, subset_by_index=[0, 0], check_finite=False)[0]
-    if lowest < -PSD_TOLERANCE * scale:
+    if lowest < -tolerance * scale:
         raise MnistgenError(f"{name}: the covariance has a negative eigenvalue ({lowest:.3g}), so it is not "
                             "positive semi-definite and no covariance")
 
@@ -181,11 +184,14 @@ def _real_array(value, name):
     return array.astype(np.float64)
 
 
-def _checked_pairs(mu1, sigma1, mu2, sigma2):
+def _checked_pairs(mu1, sigma1, mu2, sigma2, tolerance=None):
+    """The four arrays as float64, checked; `tolerance` defaults to what the covariances' dtypes allow."""
+    if tolerance is None:
+        tolerance = max(_tolerance(np.asarray(sigma1).dtype), _tolerance(np.asarray(sigma2).dtype))
     arrays = [_real_array(a, name) for a, name in ((mu1, "first mean"), (sigma1, "first covariance"),
                                                    (mu2, "second mean"), (sigma2, "second covariance"))]
-    _check_gaussian(arrays[0], arrays[1], "first distribution")
-    _check_gaussian(arrays[2], arrays[3], "second distribution")
+    _check_gaussian(arrays[0], arrays[1], "first distribution", tolerance)
+    _check_gaussian(arrays[2], arrays[3], "second distribution", tolerance)
     if arrays[0].shape != arrays[2].shape:
         raise MnistgenError(
             f"feature dimensions differ: {arrays[0].shape[0]} and {arrays[2].shape[0]}; both sets need the same features"
@@ -233,9 +239,14 @@ def trace_sqrt_product(sigma1, sigma2):
     return float(np.sqrt(np.clip(eigenvalues, 0, None)).sum())
 
 
-def frechet_distance(mu1, sigma1, mu2, sigma2):
-    """Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2)."""
-    mu1, sigma1, mu2, sigma2 = _checked_pairs(mu1, sigma1, mu2, sigma2)
+def frechet_distance(mu1, sigma1, mu2, sigma2, tolerance=None):
+    """Squared Fréchet distance between N(mu1, sigma1) and N(mu2, sigma2).
+
+    The covariances must be symmetric and positive semi-definite within
+    `tolerance`, relative to their largest entry (default: what their dtype's
+    rounding allows).
+    """
+    mu1, sigma1, mu2, sigma2 = _checked_pairs(mu1, sigma1, mu2, sigma2, tolerance)
     diff = mu1 - mu2
     value = diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt_product(sigma1, sigma2)
     # The distance is a sum of squares; a negative value is rounding only.
@@ -244,7 +255,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2):
 
 def fid_from_stats(stats1, stats2):
     """Fréchet distance between two FeatureStats."""
-    return frechet_distance(stats1.mean, stats1.cov, stats2.mean, stats2.cov)
+    return frechet_distance(stats1.mean, stats1.cov, stats2.mean, stats2.cov,
+                            max(stats1.tolerance, stats2.tolerance))
 
 
 def frechet_distance_sqrtm(mu1, sigma1, mu2, sigma2):

@@ -30,8 +30,12 @@ def _conv(filters, name):
     return layers.Conv2D(filters, 3, padding="same", activation="relu", name=name)
 
 
-def build_encoder(latent_dim, image_shape=IMAGE_SHAPE, name="encoder"):
-    """Image -> code of `latent_dim` numbers (linear output)."""
+def build_encoder(latent_dim, image_shape=IMAGE_SHAPE, variational=False, name="encoder"):
+    """Image -> code of `latent_dim` numbers (linear output).
+
+    With `variational`, two outputs: the mean and the log-variance of a
+    diagonal Gaussian over codes (seed 002 Part IV's VAE encoder).
+    """
     image = keras.Input(image_shape, name="image")
     x = image
     for i, filters in enumerate((32, 64, 128)):
@@ -39,6 +43,9 @@ def build_encoder(latent_dim, image_shape=IMAGE_SHAPE, name="encoder"):
         x = layers.MaxPooling2D(2, name=f"pool{i + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     x = layers.Dense(256, activation="relu", name="hidden")(x)
+    if variational:
+        outputs = [layers.Dense(latent_dim, name="code_mean")(x), layers.Dense(latent_dim, name="code_log_var")(x)]
+        return keras.Model(image, outputs, name=name)
     return keras.Model(image, layers.Dense(latent_dim, name="code")(x), name=name)
 
 

@@ -7,9 +7,7 @@ last checkpoint.  Evaluation is `mnistgen_tf.evaluate` on the test split.
 """
 
 import dataclasses
-import json
 import logging
-import os
 import time
 
 import keras
@@ -18,9 +16,8 @@ from mnistgen_tf import data
 from mnistgen_tf.evaluate import figure_samples, sample_metrics, test_split_metrics, to_uint8
 from mnistgen_tf.metrics.features import get_extractor
 from mnistgen_tf.metrics.fid import stats_of_split
-from mnistgen_tf.sweep import Column
+from mnistgen_tf.sweep import Column, train_cell
 from mnistgen_tf.registry import DrawOptions
-from mnistgen_tf.train import epochs_done, has_run, train
 
 DRAW_OPTIONS = {field.name for field in dataclasses.fields(DrawOptions)}
 
@@ -108,16 +105,8 @@ def run_draw_cell(cell_dir, settings, verbose=0):
     _quiet_retracing()
     train_options = {k: v for k, v in settings.items() if k in DRAW_OPTIONS}
     evaluation = {**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS}}
-    run_dir = os.path.join(cell_dir, "run")
-
-    done_before = epochs_done(run_dir)
-    started = time.perf_counter()
-    trainer, generator, config = train("draw", run_dir, resume=has_run(run_dir), verbose=verbose,
-                                       **train_options)
-    train_seconds = time.perf_counter() - started
-    epochs_run = max(config["epochs"] - done_before, 0)
-    with open(os.path.join(run_dir, "run.json")) as f:
-        run_info = json.load(f)
+    cell = train_cell("draw", cell_dir, train_options, verbose)
+    trainer, generator, config, run_info = cell.trainer, cell.generator, cell.config, cell.run_info
 
     started = time.perf_counter()
     seed = config["seed"]
@@ -150,10 +139,7 @@ def run_draw_cell(cell_dir, settings, verbose=0):
         "val_images": run_info["val_images"],
         "parameters": trainer.count_params(),
         "generator_parameters": generator.count_params(),
-        "timing": {"train_seconds": round(train_seconds, 1), "resumed_from_epoch": done_before,
-                   "epochs_this_session": epochs_run,
-                   "seconds_per_epoch": round(train_seconds / epochs_run, 1) if epochs_run else None,
-                   "eval_seconds": round(eval_seconds, 1)},
+        "timing": {**cell.timing, "eval_seconds": round(eval_seconds, 1)},
     }
     arrays = {
         "test_images": to_uint8(x[:evaluation["figure_images"]]),

@@ -13,20 +13,17 @@ Figures 18-19 (five test digits and their reconstructions by every decoder
 and loss, code size 7), and the code-size-2 latent spaces coloured by digit.
 """
 
-import os
-import time
 
 import keras
 import numpy as np
 
 from mnistgen_tf import data
 from mnistgen_tf.evaluate import to_uint8
-from mnistgen_tf.sweep import Column, Experiment, Profile
-from mnistgen_tf.train import BEST, RUN, epochs_done, has_run, train
-from mnistgen_tf.files import read_json
+from mnistgen_tf.models.autoencoder import DECODERS
+from mnistgen_tf.sweep import Column, Experiment, Profile, train_cell
+from mnistgen_tf.train import BEST
 
 NAME = "seed002_autoencoders"
-DECODERS = ("convtranspose", "upsample", "interpolate")
 # The seed's final training / validation error at code size 2 (its section 3.2.5):
 # RMSE per pixel for the L2 runs, BCE per pixel for the BCE runs.
 SEED_FINAL = {
@@ -56,13 +53,8 @@ def run_autoencoder_cell(cell_dir, settings, verbose=0):
     """Train (resuming) and evaluate one autoencoder; returns ``(record, arrays)`` for `sweep.run`."""
     settings = dict(settings)
     n_test = settings.pop("test_images")
-    run_dir = os.path.join(cell_dir, "run")
-    done_before = epochs_done(run_dir)
-    started = time.perf_counter()
-    trainer, _, config = train("autoencoder", run_dir, resume=has_run(run_dir), verbose=verbose, **settings)
-    train_seconds = time.perf_counter() - started
-    run_info = read_json(os.path.join(run_dir, RUN), "run record")
-    history = read_json(os.path.join(run_dir, "state.json"), "run state")["history"]
+    cell = train_cell("autoencoder", cell_dir, settings, verbose)
+    trainer, config, run_info, history = cell.trainer, cell.config, cell.run_info, cell.history
     last = history[-1]
 
     images, labels = data.load(config["dataset"], "test")
@@ -90,10 +82,7 @@ def run_autoencoder_cell(cell_dir, settings, verbose=0):
         "epochs": config["epochs"],
         "train_images": run_info["train_images"], "val_images": run_info["val_images"], "test_images": len(x),
         "parameters": trainer.count_params(),
-        "timing": {"train_seconds": round(train_seconds, 1), "resumed_from_epoch": done_before,
-                   "epochs_this_session": config["epochs"] - done_before,
-                   "seconds_per_epoch": round(train_seconds / (config["epochs"] - done_before), 1)
-                   if config["epochs"] > done_before else None},
+        "timing": cell.timing,
         "saved_model": BEST,
     }
     keras.backend.clear_session()

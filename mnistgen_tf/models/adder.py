@@ -1,0 +1,160 @@
+"""Seed 002 Parts III-IV: adding a number to the digit in an image.
+
+E is the conv encoder of `autoencoder`, D one of its decoders, and P an MLP
+from ``[code, b]`` to the code of digit a + b.  The complete model, trained,
+maps (image of a, number b) to ``D(P(E(image), b))`` and also reconstructs
+the input, ``D(E(image))``; the inference model (`build_inference`) is
+E, P and D alone, from an image and a number to the image of the sum.
+
+Three kinds, as in the seed:
+
+- ``ae``: E, D and P deterministic (Part III);
+- ``vae``: E variational (a sampled code while training, its mean at
+  inference), P deterministic (Part IV, 5.1);
+- ``generative``: E and P variational; the inference model samples P's
+  Gaussian (Part IV, 5.2).
+
+The loss has the seed's four weights (its Table 1)::
+
+    image_weight * L2(D(E(x)), x) + sum_weight * L2(D(P(E(x), b)), target)
+      + kl_encoder_weight * KL(q(code | x) || N(0, I)) + kl_adder_weight * KL(P's Gaussian || N(0, I))
+
+with L2 the mean squared error per pixel (PyTorch's ``mse_loss`` default)
+and each KL summed over code units and averaged over the batch; the KL
+terms exist only for the variational parts.  The decoder D is deterministic
+in every kind.  The seed does not print its loss code: had it summed the KL
+over the batch as well (PyTorch's VAE example does), its KL weights would
+act 128 times (the batch size) larger than here.
+"""
+
+import keras
+import tensorflow as tf
+from keras import layers, ops
+
+from mnistgen_tf.layers.sampling import GaussianSample
+from mnistgen_tf.losses import kl_divergence
+from mnistgen_tf.models.autoencoder import IMAGE_SHAPE, build_decoder, build_encoder
+
+KINDS = ("ae", "vae", "generative")
+TERMS = ("loss", "l2_image", "l2_sum", "kl_encoder", "kl_adder")
+
+
+def build_number_adder(latent_dim, variational=False, units=128, name="number_adder"):
+    """P: ``[code, number]`` -> the code of the sum (or its mean and log-variance when `variational`)."""
+    code = keras.Input((latent_dim,), name="code")
+    number = keras.Input((1,), name="number")
+    x = layers.Concatenate(name="code_and_number")([code, number])
+    x = layers.Dense(units, activation="relu", name="hidden1")(x)
+    x = layers.Dense(units, activation="relu", name="hidden2")(x)
+    if variational:
+        outputs = [layers.Dense(latent_dim, name="sum_mean")(x), layers.Dense(latent_dim, name="sum_log_var")(x)]
+    else:
+        outputs = layers.Dense(latent_dim, name="sum_code")(x)
+    return keras.Model([code, number], outputs, name=name)
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class Adder(keras.Model):
+    """The complete model (the trainer); batches are ``{"image", "number", "target"}``.
+
+    Args:
+        kind: one of `KINDS`.
+        latent_dim: size of the code.
+        decoder: one of `autoencoder.DECODERS`.
+        image_weight, sum_weight, kl_encoder_weight, kl_adder_weight: the loss weights.
+        seed: seed of the sampled codes.
+    """
+
+    def __init__(self, kind="ae", latent_dim=7, decoder="convtranspose", image_weight=0.1, sum_weight=1.0,
+                 kl_encoder_weight=1e-5, kl_adder_weight=1e-5, seed=None, **kwargs):
+        super().__init__(**kwargs)
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        self.kind, self.latent_dim, self.decoder_kind, self.seed = kind, latent_dim, decoder, seed
+        self.loss_weights = {"image_weight": image_weight, "sum_weight": sum_weight,
+                             "kl_encoder_weight": kl_encoder_weight, "kl_adder_weight": kl_adder_weight}
+        self.encoder = build_encoder(latent_dim, variational=kind != "ae")
+        self.decoder = build_decoder(decoder, latent_dim)
+        self.number_adder = build_number_adder(latent_dim, variational=kind == "generative")
+        self.sample_code = GaussianSample(seed, name="sample_code")
+        self.sample_sum = GaussianSample(None if seed is None else seed + 1, name="sample_sum")
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
+
+    def build(self, input_shape=None):
+        self.built = True  # the three parts are Functional models, built when made
+
+    def call(self, inputs, training=False):
+        """The sum image, the reconstruction and the KL terms.
+
+        While training, a variational encoder's code is sampled; otherwise its
+        mean is used, as in the inference model, so validation measures the
+        model that is saved.  The generative kind's adder always samples.
+        """
+        zero = ops.zeros(())
+        if self.kind == "ae":
+            code, kl_encoder = self.encoder(inputs["image"]), zero
+        else:
+            mean, log_var = self.encoder(inputs["image"])
+            code = self.sample_code([mean, log_var]) if training else mean
+            kl_encoder = ops.mean(kl_divergence(mean, log_var))
+        number = ops.reshape(ops.cast(inputs["number"], "float32"), (-1, 1))
+        if self.kind == "generative":
+            mean, log_var = self.number_adder([code, number])
+            total, kl_adder = self.sample_sum([mean, log_var]), ops.mean(kl_divergence(mean, log_var))
+        else:
+            total, kl_adder = self.number_adder([code, number]), zero
+        return {"sum_image": self.decoder(total), "reconstruction": self.decoder(code),
+                "kl_encoder": kl_encoder, "kl_adder": kl_adder}
+
+    def _terms(self, data, training):
+        out = self(data, training=training)
+        terms = {"l2_image": ops.mean(ops.square(out["reconstruction"] - data["image"])),
+                 "l2_sum": ops.mean(ops.square(out["sum_image"] - data["target"])),
+                 "kl_encoder": out["kl_encoder"], "kl_adder": out["kl_adder"]}
+        w = self.loss_weights
+        terms["loss"] = (w["image_weight"] * terms["l2_image"] + w["sum_weight"] * terms["l2_sum"]
+                         + w["kl_encoder_weight"] * terms["kl_encoder"] + w["kl_adder_weight"] * terms["kl_adder"])
+        return terms
+
+    def _report(self, terms):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name])
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            terms = self._terms(data, training=True)
+        grads = tape.gradient(terms["loss"], self.trainable_weights)
+        self.optimizer.apply(grads, self.trainable_weights)
+        return self._report(terms)
+
+    def test_step(self, data):
+        return self._report(self._terms(data, training=False))
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        return {**super().get_config(), "kind": self.kind, "latent_dim": self.latent_dim,
+                "decoder": self.decoder_kind, "seed": self.seed, **self.loss_weights}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_inference(adder):
+    """E, P and D of a trained `Adder`, shared not copied: inputs ``image`` and ``number`` -> the sum's image.
+
+    The vae kind uses the encoder's mean; the generative kind samples P's Gaussian.
+    """
+    image = keras.Input(IMAGE_SHAPE, name="image")
+    number = keras.Input((1,), name="number")
+    code = adder.encoder(image)
+    if adder.kind != "ae":
+        code = code[0]
+    total = adder.number_adder([code, number])
+    if adder.kind == "generative":
+        total = adder.sample_sum(total)
+    return keras.Model([image, number], adder.decoder(total), name=f"adder_{adder.kind}")

@@ -1,0 +1,254 @@
+"""Seed 002, Parts III-IV: learning to add a number to the digit in an image, measured.
+
+Grids (`registry.AdderOptions`, code size 7, convtranspose decoder):
+
+- kind in {ae, vae, generative} with the seed's working loss weights
+  (image 0.1, sum 1, KL encoder 1e-5, KL adder 1e-5: the last row of its
+  Table 1);
+- the generative kind with three other rows of Table 1: (0.1, 0.5, 1e-5,
+  1e-5) and (1, 1, 5e-4, 5e-4), which gave "only fuzzy nines", and (1, 0.2,
+  1e-4, 1e-4), which "generates numbers different from the target".
+
+Per cell, on the MNIST test split, every image with every b such that
+a + b <= 9 (about 55,000 pairs): the **sum accuracy**, how often the
+shipped `mnist-cnn` classifier reads the produced image as a + b, overall
+and per (a, b); the L2 between produced and target images; FID[mnist-cnn] of
+the produced images against real test images of the same target digits;
+and the seed's probes, the first test 7 plus 1, 2, 1.5, 1.4 and 1.6, with
+the classifier's probabilities of the neighbouring sums (mean over 100
+draws, which matters only for the generative kind).
+"""
+
+import time
+
+import keras
+import numpy as np
+
+from mnistgen_tf import data
+from mnistgen_tf.evaluate import to_uint8
+from mnistgen_tf.metrics.features import ClassifierFeatures
+from mnistgen_tf.metrics.fid import stats_of_images
+from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
+from mnistgen_tf.sampling import add
+from mnistgen_tf.sweep import Column, Experiment, Profile, train_cell
+
+NAME = "seed002_adder"
+WEIGHTS = ("image_weight", "sum_weight", "kl_encoder_weight", "kl_adder_weight")
+WORKING = (0.1, 1.0, 1e-5, 1e-5)  # the seed's Table 1, last row: "correct"
+# Other rows of the seed's Table 1, with what the seed saw.
+SEED_TABLE_1 = {WORKING: "correct", (0.1, 0.5, 1e-5, 1e-5): "only fuzzy nines",
+                (1.0, 1.0, 5e-4, 5e-4): "only fuzzy nines",
+                (1.0, 0.2, 1e-4, 1e-4): "generates numbers different from the target"}
+PROBES = (1.0, 2.0, 1.5, 1.4, 1.6)  # added to the first 7 of the test split
+PROBE_DRAWS = 100
+
+# 10 epochs (the seed: 100) of 55,000 pairs, batch 128: about a minute an
+# epoch on a shared 2-core CPU.
+FULL = Profile(
+    settings={"dataset": "mnist", "latent_dim": 7, "decoder": "convtranspose", "balanced": False, "epochs": 10,
+              "batch_size": 128, "learning_rate": 1e-3, "subset": None, "seed": 0, "test_images": None},
+    grids=(
+        {"kind": ("ae", "vae", "generative"), WEIGHTS: (WORKING,)},
+        {"kind": ("generative",), WEIGHTS: tuple(row for row in SEED_TABLE_1 if row != WORKING)},
+    ),
+    featured={"working": dict(zip(WEIGHTS, WORKING))},
+)
+QUICK = Profile(
+    settings={**FULL.settings, "latent_dim": 3, "epochs": 1, "subset": 600, "test_images": 300},
+    grids=FULL.grids, featured=FULL.featured,
+)
+
+
+def test_pairs(labels):
+    """Every test image index with every b such that a + b <= 9: ``(index, b)`` arrays."""
+    index = np.concatenate([np.flatnonzero(labels <= 9 - b) for b in range(10)])
+    b = np.concatenate([np.full(np.sum(labels <= 9 - b), b) for b in range(10)])
+    return index, b
+
+
+def run_adder_cell(cell_dir, settings, verbose=0):
+    """Train (resuming) and measure one adder; returns ``(record, arrays)`` for `sweep.run`."""
+    settings = dict(settings)
+    n_test = settings.pop("test_images")
+    cell = train_cell("adder", cell_dir, settings, verbose)
+    adder, config, run_info, history = cell.generator, cell.config, cell.run_info, cell.history
+
+    started = time.perf_counter()
+    images, labels = data.load("mnist", "test")
+    x, labels = data.to_float(images[:n_test or len(images)]), labels[:n_test or len(images)]
+    index, b = test_pairs(labels)
+    a, total = labels[index], labels[index] + b
+    produced = add(adder, x[index], b)
+    classifier = ClassifierFeatures("mnist")
+    features, read = classifier.features_and_labels(produced)
+    correct = read == total
+    counts, hits = np.zeros((10, 10)), np.zeros((10, 10))  # [a, b]
+    np.add.at(counts, (a, b), 1)
+    np.add.at(hits, (a, b), correct)
+    accuracy = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+    # The reference: for each output, a real test image of its target digit (drawn with the seed).
+    rng = np.random.default_rng(config["seed"])
+    real = np.array([rng.choice(np.flatnonzero(labels == s)) for s in total])
+    fid = fid_from_stats(FeatureStats().update(features), stats_of_images(x[real], classifier))
+    l2_sum = float(np.mean((produced - x[real]) ** 2))
+
+    seven = int(np.flatnonzero(labels == 7)[0])
+    probe_images, probe_probabilities = [], []
+    for number in PROBES:
+        draws = add(adder, np.repeat(x[seven:seven + 1], PROBE_DRAWS, axis=0), number)
+        probe_images.append(draws[0])
+        probe_probabilities.append(classifier.probabilities(draws).mean(axis=0))
+    probes = [{"number": number, "shown": int(np.argmax(p)),
+               "p_floor": float(p[7 + int(np.floor(number))]), "p_ceil": float(p[7 + int(np.ceil(number))])}
+              for number, p in zip(PROBES, probe_probabilities)]
+    weights = tuple(config[w] for w in WEIGHTS)
+    record = {
+        "metrics": {"sum_accuracy": float(correct.mean()), "test_pairs": int(len(index)),
+                    "l2_sum_test": l2_sum, "fid_vs_target_digits": fid,
+                    "best_epoch": run_info["selected_epoch"], "best_val_l2_sum": min(r["val_l2_sum"] for r in history),
+                    "read_as_nine": float(np.mean(read == 9)), "target_nine": float(np.mean(total == 9))},
+        "sum_accuracy_per_a_b": [[None if np.isnan(v) else float(v) for v in row] for row in accuracy],
+        "probes": probes,
+        "seed_table_1": SEED_TABLE_1.get(weights),
+        "extractor": classifier.name,
+        "epochs": config["epochs"], "train_images": run_info["train_images"], "test_images": len(x),
+        "parameters": run_info["parameters"], "generator_parameters": run_info["generator_parameters"],
+        "timing": {**cell.timing, "eval_seconds": round(time.perf_counter() - started, 1)},
+    }
+    shown = np.array([np.flatnonzero(b == k)[0] for k in range(10)])  # the first pair with each b
+    arrays = {
+        "history_val_l2_sum": np.array([r["val_l2_sum"] for r in history], np.float32),
+        "history_l2_sum": np.array([r["l2_sum"] for r in history], np.float32),
+        "accuracy": accuracy.astype(np.float32),
+        "probe_images": to_uint8(np.array(probe_images)),
+        "probe_probabilities": np.array(probe_probabilities, np.float32),
+        "example_inputs": to_uint8(x[index[shown]]), "example_numbers": b[shown].astype(np.int32),
+        "example_outputs": to_uint8(produced[shown]),
+    }
+    keras.backend.clear_session()
+    return record, arrays
+
+
+def _weights(record):
+    return ", ".join(f"{record['settings'][w]:g}" for w in WEIGHTS)
+
+
+COLUMNS = (
+    Column("kind", "settings.kind"),
+    Column("weights (image, sum, KL enc, KL adder)", _weights),
+    Column("seed's Table 1 says", lambda r: r["seed_table_1"] or ""),
+    Column("sum accuracy", "metrics.sum_accuracy", ".4f"),
+    Column("read as 9", "metrics.read_as_nine", ".3f"),
+    Column("test L2 (sum)", "metrics.l2_sum_test", ".4f"),
+    Column("FID[mnist-cnn] vs target digits", "metrics.fid_vs_target_digits", ".2f"),
+    Column("7+1.5: P(8) / P(9)", lambda r: f"{r['probes'][2]['p_floor']:.2f} / {r['probes'][2]['p_ceil']:.2f}"),
+    Column("7+1.4: P(8) / P(9)", lambda r: f"{r['probes'][3]['p_floor']:.2f} / {r['probes'][3]['p_ceil']:.2f}"),
+    Column("7+1.6: P(8) / P(9)", lambda r: f"{r['probes'][4]['p_floor']:.2f} / {r['probes'][4]['p_ceil']:.2f}"),
+    Column("best epoch", "metrics.best_epoch"),
+)
+
+
+# ---------------------------------------------------------------- figures
+
+def draw_data(results, path):
+    """Seed Figures 20-21: input/target examples and the distribution of sums, unbalanced and balanced."""
+    from mnistgen_tf.figures import plt
+
+    settings = results.profile.settings
+    images, labels = data.load("mnist", "train")
+    (x, y), _ = data.split_train_val(images, labels, settings["subset"])
+    fig, axes = plt.subplots(2, 6, figsize=(12, 4.6), gridspec_kw={"width_ratios": [1, 1, 1, 1, 0.2, 4]})
+    for row, balanced in enumerate((False, True)):
+        ex = data.examples("addition", x, y, settings["seed"], balanced=balanced)
+        for col in range(4):
+            pair = np.concatenate([ex["image"][col, ..., 0], ex["target"][col, ..., 0]], axis=1)
+            axes[row, col].imshow(pair, cmap="gray")
+            axes[row, col].set_title(f"{ex['a'][col]} + {ex['number'][col]:g} -> {ex['sum'][col]}", fontsize=8)
+            axes[row, col].axis("off")
+        axes[row, 4].axis("off")
+        counts = np.bincount(ex["sum"], minlength=10)
+        axes[row, 5].bar(range(10), counts, color="C1" if balanced else "C0")
+        axes[row, 5].set(xticks=range(10), xlabel="sum a + b", ylabel="pairs",
+                         title=("balanced: sum uniform" if balanced else "one pair per image (the seed's "
+                                                                         "transform_data_add)"))
+    fig.suptitle(f"Addition pairs of {len(x)} MNIST training images: input | target", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+    return True
+
+
+def draw_probes(results, path):
+    """Seed Figures 24, 28, 31: the first test 7 plus 1, 2, 1.5, 1.4, 1.6, one row per kind."""
+    from mnistgen_tf.figures import plt
+
+    records = results.in_grid(0)
+    if not records:
+        return False
+    fig, axes = plt.subplots(len(records), len(PROBES), figsize=(1.9 * len(PROBES), 2.1 * len(records)),
+                             squeeze=False)
+    for ax_row, record in zip(axes, records):
+        arrays = results.arrays(record)
+        for ax, image, probe in zip(ax_row, arrays["probe_images"], record["probes"]):
+            ax.imshow(image[..., 0], cmap="gray", vmin=0, vmax=255)
+            ax.set_title(f"7 + {probe['number']:g}: P({7 + int(np.floor(probe['number']))})={probe['p_floor']:.2f}"
+                         + (f"\nP({7 + int(np.ceil(probe['number']))})={probe['p_ceil']:.2f}"
+                            if probe["number"] % 1 else ""), fontsize=7)
+            ax.set_xticks([])
+            ax.set_yticks([])
+        ax_row[0].set_ylabel(record["settings"]["kind"])
+    fig.suptitle(f"Probes, {results.profile.settings['epochs']} epochs; P: mnist-cnn, mean over {PROBE_DRAWS} "
+                 "draws", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+    return True
+
+
+def draw_accuracy(results, path):
+    """Sum accuracy per (a, b) on the test split, one panel per cell."""
+    from mnistgen_tf.figures import plt
+
+    records = results.records
+    if not records:
+        return False
+    fig, axes = plt.subplots(1, len(records), figsize=(3.2 * len(records), 3.4), squeeze=False)
+    for ax, record in zip(axes[0], records):
+        shown = ax.imshow(results.arrays(record)["accuracy"], vmin=0, vmax=1, cmap="viridis")
+        ax.set(xlabel="b", ylabel="a", xticks=range(10), yticks=range(10),
+               title=f"{record['settings']['kind']} ({_weights(record)})\n"
+                     f"accuracy {record['metrics']['sum_accuracy']:.3f}")
+        ax.title.set_fontsize(7)
+    fig.colorbar(shown, ax=axes[0].tolist(), label="read as a + b")
+    fig.savefig(path, format="png", dpi=120)
+    plt.close(fig)
+    return True
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="Seed 002 Parts III-IV on MNIST: adding a number to the digit in an image (E, P, D)",
+    profiles={"full": FULL, "quick": QUICK},
+    run_cell=run_adder_cell,
+    columns=COLUMNS,
+    id_labels=(("", "kind"), ("img", "image_weight"), ("sum", "sum_weight"), ("kle", "kl_encoder_weight"),
+               ("kla", "kl_adder_weight"), ("seed", "seed")),
+    figures=(
+        ("seed002_fig20_21_addition_data.png", draw_data),
+        ("seed002_fig24_28_31_probes.png", draw_probes),
+        ("seed002_sum_accuracy.png", draw_accuracy),
+    ),
+    notes=(
+        "Sum accuracy: the fraction of produced images that the shipped mnist-cnn classifier reads as a + b, "
+        "over every test image with every b such that a + b <= 9 (test_images={test_images}, None: all "
+        "10,000); read as 9: the fraction read as 9 (the seed's 'fuzzy nines'), against the fraction of "
+        "targets that are 9 in the same pairs (`cell.json`).",
+        "FID[mnist-cnn] of the produced images against, for each, a real test image of its target digit; "
+        "test L2: mean squared error per pixel between the two.",
+        "Probes: the first 7 of the test split plus b; P(d): mnist-cnn's probability of digit d, mean over "
+        "100 draws (identical draws except for the generative kind).",
+        "{epochs} epochs (the seed: 100) of one pair per training image (balanced={balanced}), batch "
+        "{batch_size}, Adam {learning_rate}, code size {latent_dim}, {decoder} decoder; the saved adder is "
+        "the epoch with the lowest validation L2 of the sum.",
+    ),
+)
