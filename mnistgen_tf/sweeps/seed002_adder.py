@@ -169,8 +169,9 @@ def draw_data(results, path):
         counts = np.bincount(ex["sum"], minlength=10)
         axes[row, 5].bar(range(10), counts, color="C1" if balanced else "C0")
         axes[row, 5].set(xticks=range(10), xlabel="sum a + b", ylabel="pairs",
-                         title=("balanced: sum uniform" if balanced else "one pair per image (the seed's "
-                                                                         "transform_data_add)"))
+                         title="balanced: sum uniform over 0-9" if balanced else
+                         "one pair per image, b uniform over 0..9-a")
+        axes[row, 5].title.set_fontsize(9)
     fig.suptitle(f"Addition pairs of {len(x)} MNIST training images: input | target", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)

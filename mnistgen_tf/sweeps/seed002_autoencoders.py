@@ -140,7 +140,8 @@ def draw_curves(results, path):
                     label=f"{decoder} validation")
         ax.set(title=title, xlabel="epoch", ylabel=unit.upper())
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
+        if ax.lines:
+            ax.legend(fontsize=7)
     fig.suptitle(f"Seed 002 Figures 10 and 17 on MNIST: code size 2, {results.profile.settings['epochs']} epochs",
                  fontsize=10)
     fig.tight_layout()
