@@ -221,6 +221,8 @@ def draw_accuracy(results, path):
                      f"accuracy {record['metrics']['sum_accuracy']:.3f}")
         ax.title.set_fontsize(7)
     fig.colorbar(shown, ax=axes[0].tolist(), label="read as a + b")
+    fig.suptitle(f"Sum accuracy per (a, b) on the MNIST test split, {results.profile.settings['epochs']} epochs",
+                 fontsize=9)
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)
     return True
