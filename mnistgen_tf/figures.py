@@ -53,6 +53,12 @@ def save_line_panels(path, x_label, panels, title=None, log2_x=True):
             ax.legend(fontsize=8)
     if title:
         fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    write_png(fig, path)
+
+
+def write_png(fig, path, tight=True):
+    """Lay out (unless a colour bar placed by hand forbids it), write `fig` as a 120 dpi PNG, and close it."""
+    if tight:
+        fig.tight_layout()
     fig.savefig(path, format="png", dpi=120)
     plt.close(fig)

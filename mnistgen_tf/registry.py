@@ -180,12 +180,14 @@ def _uncompiled_copy(trainer, options):
 
 # ------------------------------------------------------------------ seed 002: conv autoencoders
 
+DECODERS = ("convtranspose", "upsample", "interpolate")  # as `models.autoencoder.DECODERS` (a test keeps them equal)
+
 @dataclasses.dataclass(frozen=True)
 class AutoencoderOptions(TrainingOptions):
     dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
     decoder: str = option("convtranspose", "convtranspose: learned Conv2DTranspose; upsample: nearest-neighbour "
                                            "UpSampling2D + Conv; interpolate: bilinear resizing + Conv",
-                          choices=("convtranspose", "upsample", "interpolate"))
+                          choices=DECODERS)
     latent_dim: int = option(2, "size of the code", minimum=1)
     loss: str = option("l2", "reconstruction loss: l2 (mean squared error) or bce", choices=("l2", "bce"))
     epochs: int = option(30, "training epochs", minimum=1)
@@ -211,7 +213,7 @@ class AdderOptions(TrainingOptions):
                              "encoder and adder P", choices=("ae", "vae", "generative"))
     latent_dim: int = option(7, "size of the code", minimum=1)
     decoder: str = option("convtranspose", "the autoencoder's decoder D",
-                          choices=("convtranspose", "upsample", "interpolate"))
+                          choices=DECODERS)
     image_weight: float = option(0.1, "weight of the L2 reconstruction of the input image", minimum=0)
     sum_weight: float = option(1.0, "weight of the L2 between the produced and the target image of the sum",
                                minimum=0)

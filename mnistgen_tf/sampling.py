@@ -123,9 +123,8 @@ def add(adder, images, numbers, batch_size=500):
     x = np.asarray(images, np.float32)
     if x.ndim == 3:
         x = x[..., None]
-    expected = tuple(adder.inputs[[t.name for t in adder.inputs].index("image")].shape[1:])
+    expected = {t.name: tuple(t.shape[1:]) for t in adder.inputs}["image"]
     if x.shape[1:] != expected:
         raise MnistgenError(f"images of shape {x.shape[1:]} given; this adder reads {expected}")
     numbers = np.broadcast_to(np.asarray(numbers, np.float32).reshape(-1, 1), (len(x), 1))
-    inputs = {"image": x, "number": numbers}
-    return adder.predict([inputs[t.name] for t in adder.inputs], batch_size=batch_size, verbose=0)
+    return adder.predict(_structured(adder, {"image": x, "number": numbers}), batch_size=batch_size, verbose=0)

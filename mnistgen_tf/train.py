@@ -63,7 +63,7 @@ class EpochRecord(keras.callbacks.Callback):
             return  # a diverged epoch (TerminateOnNaN stops the run) is not recorded
         state = dict(self.state)
         value = logs.get(self.monitor) if self.monitor else None
-        if value is not None and math.isfinite(value) and (state["best"] is None or value < state["best"]):
+        if value is not None and (state["best"] is None or value < state["best"]):
             save_model(self.model, os.path.join(self.out_dir, BEST))
             state.update(best=value, best_epoch=epoch + 1)
         save_model(self.model, os.path.join(self.out_dir, checkpoint_name(epoch + 1)))
@@ -110,9 +110,13 @@ def read_state(out_dir):
     return state
 
 
+def _is_epoch_checkpoint(name):
+    return name.startswith("last-") and name.endswith(".keras")
+
+
 def is_checkpoint(name):
     """Whether a run folder's file is only for resuming: trainer checkpoints and the state naming them."""
-    return name in (BEST, STATE) or (name.startswith("last-") and name.endswith(".keras"))
+    return name in (BEST, STATE) or _is_epoch_checkpoint(name)
 
 
 def remove_checkpoints(out_dir):
@@ -206,7 +210,7 @@ def _tidy(out_dir, state):
     """
     for name in os.listdir(out_dir):
         path = os.path.join(out_dir, name)
-        stale = name.startswith("last-") and name.endswith(".keras") and name != state["checkpoint"]
+        stale = _is_epoch_checkpoint(name) and name != state["checkpoint"]
         if os.path.isfile(path) and (is_tmp_name(name) or stale):
             os.remove(path)
     history = history_csv(state["history"])

@@ -152,7 +152,7 @@ COLUMNS = (
 
 def draw_data(results, path):
     """Seed Figures 20-21: input/target examples and the distribution of sums, unbalanced and balanced."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     settings = results.profile.settings
     images, labels = data.load("mnist", "train")
@@ -173,15 +173,13 @@ def draw_data(results, path):
                          "one pair per image, b uniform over 0..9-a")
         axes[row, 5].title.set_fontsize(9)
     fig.suptitle(f"Addition pairs of {len(x)} MNIST training images: input | target", fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def draw_probes(results, path):
     """Seed Figures 24, 28, 31: the first test 7 plus 1, 2, 1.5, 1.4, 1.6, one row per kind."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     records = results.in_grid(0)
     if not records:
@@ -200,15 +198,13 @@ def draw_probes(results, path):
         ax_row[0].set_ylabel(record["settings"]["kind"])
     fig.suptitle(f"Probes, {results.profile.settings['epochs']} epochs; P: mnist-cnn, mean over {PROBE_DRAWS} "
                  "draws", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def draw_accuracy(results, path):
     """Sum accuracy per (a, b) on the test split, one panel per cell."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     records = results.records
     if not records:
@@ -223,8 +219,7 @@ def draw_accuracy(results, path):
     fig.colorbar(shown, ax=axes[0].tolist(), label="read as a + b")
     fig.suptitle(f"Sum accuracy per (a, b) on the MNIST test split, {results.profile.settings['epochs']} epochs",
                  fontsize=9)
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path, tight=False)
     return True
 
 

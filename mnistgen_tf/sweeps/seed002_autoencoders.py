@@ -121,7 +121,7 @@ def _by(results, latent_dim):
 
 def draw_curves(results, path):
     """Seed Figures 10 and 17: training (solid) and validation (dashed) error per epoch, code size 2."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     cells = _by(results, 2)
     if not cells:
@@ -144,15 +144,13 @@ def draw_curves(results, path):
             ax.legend(fontsize=7)
     fig.suptitle(f"Seed 002 Figures 10 and 17 on MNIST: code size 2, {results.profile.settings['epochs']} epochs",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def draw_reconstructions(results, path):
     """Seed Figures 18-19: five test digits (top row), then each decoder and loss's reconstructions, code 7."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     cells = _by(results, 7)
     if not cells:
@@ -169,15 +167,13 @@ def draw_reconstructions(results, path):
             ax.set_yticks([])
         ax_row[0].set_ylabel(label, rotation=0, ha="right", va="center", fontsize=8)
     fig.suptitle(f"Code size 7, {results.profile.settings['epochs']} epochs", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path)
     return True
 
 
 def draw_latent_space(results, path):
     """The code-size-2 encoders' codes of the test images, coloured by digit."""
-    from mnistgen_tf.figures import plt
+    from mnistgen_tf.figures import plt, write_png
 
     cells = _by(results, 2)
     if not cells:
@@ -197,8 +193,7 @@ def draw_latent_space(results, path):
     fig.colorbar(points, ax=axes, ticks=range(10), label="digit")
     fig.suptitle(f"Codes of {len(arrays['codes'])} test images, code size 2, "
                  f"{results.profile.settings['epochs']} epochs", fontsize=10)
-    fig.savefig(path, format="png", dpi=120)
-    plt.close(fig)
+    write_png(fig, path, tight=False)
     return True
 
 
