@@ -6,7 +6,9 @@ experiment scripts call it before any work, so a result written hours later
 still names the code that ran, not a commit made in the meantime.
 
 ``git_dirty`` counts untracked files too: a module that was never committed
-cannot hide behind a clean commit.  ``source_sha256`` hashes every ``.py``
+cannot hide behind a clean commit.  Files under ``results/`` do not count:
+they are what runs write, and a sweep started while another one is still
+filling its cells would otherwise call its own code dirty.  ``source_sha256`` hashes every ``.py``
 file of the package (path and bytes), which identifies the code even
 without git, e.g. in an installed copy.
 """
@@ -30,7 +32,8 @@ def git_state():
     """``(commit, dirty)`` of the checkout holding the package, or ``("unknown", None)`` outside git."""
     try:
         commit = _git("rev-parse", "HEAD")
-        dirty = bool(_git("status", "--porcelain", "--untracked-files=normal"))
+        dirty = bool(_git("status", "--porcelain", "--untracked-files=normal",
+                          "--", ":(top)", ":(top,exclude)results"))
     except (OSError, subprocess.SubprocessError):
         return "unknown", None
     return commit, dirty

@@ -112,6 +112,20 @@ def test_untracked_files_make_the_checkout_dirty(tmp_path, monkeypatch):
     assert provenance.git_state() == (commit, True)
 
 
+def test_results_being_written_leave_the_code_clean(tmp_path, monkeypatch):
+    _git(tmp_path, "init", "-q")
+    (tmp_path / "a.py").write_text("x = 1\n")
+    _git(tmp_path, "add", "a.py")
+    _git(tmp_path, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "a")
+    (tmp_path / "pkg").mkdir()
+    monkeypatch.setattr(provenance, "PACKAGE_DIR", str(tmp_path / "pkg"))  # git runs from inside the package
+    (tmp_path / "results" / "sweep" / "cell").mkdir(parents=True)
+    (tmp_path / "results" / "sweep" / "cell" / "history.csv").write_text("epoch\n0\n")
+    assert provenance.git_state()[1] is False
+    (tmp_path / "pkg" / "new_module.py").write_text("y = 2\n")
+    assert provenance.git_state()[1] is True
+
+
 def test_source_hash_follows_the_code(tmp_path, monkeypatch):
     monkeypatch.setattr(provenance, "PACKAGE_DIR", str(tmp_path))
     (tmp_path / "a.py").write_text("x = 1\n")
