@@ -15,7 +15,7 @@ compiled loss), then one `Family` entry at the bottom of this file.
 
 import dataclasses
 import math
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 from mnistgen_tf.data import DATASETS, PIPELINES
 from mnistgen_tf.errors import MnistgenError
@@ -55,8 +55,9 @@ class Family:
     options)`` the Functional generator to save: inputs ``z`` and/or
     ``label`` (see `mnistgen_tf.sampling`), or, when not ``samples_noise``,
     other named inputs (the adder's ``image`` and ``number``).  ``monitor`` is the logged
-    quantity whose minimum picks the saved epoch; None saves the last epoch
-    (models with no validation loss, such as GANs).
+    quantity whose minimum picks the saved epoch, or a function of the options
+    that names it; None saves the last epoch (models with no validation loss,
+    such as GANs).
     """
 
     name: str
@@ -66,9 +67,13 @@ class Family:
     data: str
     build: Callable
     generator: Callable
-    monitor: Optional[str] = "val_loss"
+    monitor: Union[str, Callable, None] = "val_loss"
     val_batch_size: Optional[int] = None  # None: the training batch size
     samples_noise: bool = True  # False: the generator maps other inputs (an image and a number) to images
+
+    def monitor_for(self, options):
+        """The logged quantity that picks the saved epoch of a run with `options` (None: the last)."""
+        return self.monitor(options) if callable(self.monitor) else self.monitor
 
     def make_options(self, **values):
         """The family's options with `values` applied, checked; a one-line error names a bad one."""
@@ -215,8 +220,11 @@ class AdderOptions(TrainingOptions):
     decoder: str = option("convtranspose", "the autoencoder's decoder D",
                           choices=DECODERS)
     image_weight: float = option(0.1, "weight of the L2 reconstruction of the input image", minimum=0)
-    sum_weight: float = option(1.0, "weight of the L2 between the produced and the target image of the sum",
+    sum_weight: float = option(1.0, "weight of the sum's L2 (see --sum-loss)",
                                minimum=0)
+    sum_loss: str = option("image", "where the sum's L2 is taken: image (the seed: against the target image) or "
+                                    "code (against the target's code, E held fixed; decodes sharp digits)",
+                           choices=("image", "code"))
     kl_encoder_weight: float = option(1e-5, "weight of the encoder's KL (vae, generative)", minimum=0)
     kl_adder_weight: float = option(1e-5, "weight of the adder's KL (generative)", minimum=0)
     balanced: bool = option(False, "draw the sums uniformly over 0-9 (the seed's balanced data) instead of "
@@ -233,7 +241,7 @@ def _adder_trainer(options, image_shape):
     model = Adder(kind=options.kind, latent_dim=options.latent_dim, decoder=options.decoder,
                   image_weight=options.image_weight, sum_weight=options.sum_weight,
                   kl_encoder_weight=options.kl_encoder_weight, kl_adder_weight=options.kl_adder_weight,
-                  seed=options.seed)
+                  sum_loss=options.sum_loss, seed=options.seed)
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     return model
@@ -276,7 +284,8 @@ FAMILIES = {family.name: family for family in (
                     "[code, b] to the code of a + b, on pairs (image of a, b) with a + b <= 9. The saved "
                     "generator is the inference model E, P, D (inputs image and number); use `mnistgen add`.",
         options=AdderOptions, data="addition", build=_adder_trainer, generator=_adder_inference,
-        monitor="val_l2_sum", samples_noise=False,
+        monitor=lambda options: "val_l2_sum" if options.sum_loss == "image" else "val_l2_code",
+        samples_noise=False,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

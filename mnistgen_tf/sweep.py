@@ -129,12 +129,24 @@ class Experiment:
     figures: tuple = ()
     shares_cells_with: tuple = ()
     notes: tuple = ()  # lines under the Markdown table, formatted with the profile's settings
+    # Settings added after cells were made, with the value those cells ran with: a saved
+    # record without one reads as that value, and the id leaves it out while it has it,
+    # so the earlier cells keep their folders.
+    settings_added: dict = field(default_factory=dict)
+    # Reference numbers the cells are read against, computed when the table is written:
+    # ``baseline(settings) -> (record for baseline.json, a note under the table)``.
+    baseline: object = None
 
     def profile(self, quick=False):
         return self.profiles["quick" if quick else "full"]
 
     def cell_id(self, settings):
-        return "_".join(f"{label}{_id_value(settings[key])}" for label, key in self.id_labels)
+        return "_".join(f"{label}{_id_value(settings[key])}" for label, key in self.id_labels
+                        if key not in self.settings_added or settings[key] != self.settings_added[key])
+
+    def saved_settings(self, record):
+        """A cell record's settings, with `settings_added` filled in."""
+        return {**self.settings_added, **record.get("settings", {})}
 
 
 def _id_value(value):
@@ -259,9 +271,9 @@ def read_record(path):
     return record
 
 
-def _check_settings(record, cell, path):
+def _check_settings(experiment, record, cell, path):
     """A finished cell made with other settings must not pass for this one."""
-    saved = record.get("settings", {})
+    saved = experiment.saved_settings(record)
     changed = sorted(k for k in set(saved) | set(cell.settings) if saved.get(k) != cell.settings.get(k))
     if changed:
         diffs = ", ".join(f"{k}: {saved.get(k)!r} -> {cell.settings.get(k)!r}" for k in changed)
@@ -355,7 +367,7 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     record_path = os.path.join(folder, CELL_FILE)
     record = read_record(record_path)
     if record is not None:
-        _check_settings(record, cell, record_path)
+        _check_settings(experiment, record, cell, record_path)
         _clean_cell(folder)  # in case a run died between cell.json and the clean-up
         say("finished before, skipped")
         return "skipped"
@@ -381,7 +393,7 @@ def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
     for other in experiment.shares_cells_with:
         source = cell_dir(results_dir, other, cell.id, quick)
         record = read_record(os.path.join(source, CELL_FILE))
-        if record is None or record.get("settings") != cell.settings:
+        if record is None or experiment.saved_settings(record) != cell.settings:
             continue
         # Everything but cell.json (written last, below), checkpoints and temporaries.
         from mnistgen_tf.train import is_checkpoint
@@ -415,8 +427,8 @@ class Results:
             path = os.path.join(self.dir, "cells", cell.id, CELL_FILE)
             record = read_record(path)
             if record is not None:
-                _check_settings(record, cell, path)
-                self.records.append(record)
+                _check_settings(experiment, record, cell, path)
+                self.records.append({**record, "settings": experiment.saved_settings(record)})
         finished = {r["cell"] for r in self.records}
         self.missing = [cell.id for cell in self.cells if cell.id not in finished]
 
@@ -467,24 +479,14 @@ def aggregate(experiment, results_dir, quick=False):
     table_csv = os.path.join(results.dir, "table.csv")
     write_text(table_csv, buffer.getvalue())
 
-    # The bias floor of the FID column: a perfect generator, drawing real training images,
-    # scored against the cells' reference (the whole test split) at the same sample size.
-    baseline, paths = None, []
-    if "fid_samples" in settings:
-        from mnistgen_tf.metrics.features import get_extractor
-        from mnistgen_tf.metrics.fid import real_baseline
-
-        extractor = get_extractor(settings["features"])
-        dataset = settings["dataset"]
-        distance, train, reference = real_baseline(dataset, extractor, settings["fid_samples"], "test")
-        baseline = {"fid": distance, "images": f"{dataset}:train", "n": train.count,
-                    "reference": f"{dataset}:test", "reference_images": reference.count,
-                    "extractor": extractor.name, "extractor_fingerprint": getattr(extractor, "fingerprint", None)}
+    paths, baseline_note = [], None
+    if experiment.baseline is not None:
+        baseline, baseline_note = experiment.baseline(settings)
         paths.append(os.path.join(results.dir, "baseline.json"))
         write_json(paths[-1], baseline)
 
     table_md = os.path.join(results.dir, "table.md")
-    write_text(table_md, _markdown(experiment, results, headers, rows, baseline))
+    write_text(table_md, _markdown(experiment, results, headers, rows, baseline_note))
 
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -501,7 +503,27 @@ def aggregate(experiment, results_dir, quick=False):
     return [table_csv, table_md, timing_csv] + paths
 
 
-def _markdown(experiment, results, headers, rows, baseline=None):
+def fid_baseline(settings):
+    """The bias floor of a FID column: a perfect generator, drawing real training images,
+    scored against the cells' reference (the whole test split) at the same sample size."""
+    from mnistgen_tf.metrics.features import get_extractor
+    from mnistgen_tf.metrics.fid import real_baseline
+
+    extractor = get_extractor(settings["features"])
+    dataset = settings["dataset"]
+    distance, train, reference = real_baseline(dataset, extractor, settings["fid_samples"], "test")
+    baseline = {"fid": distance, "images": f"{dataset}:train", "n": train.count,
+                "reference": f"{dataset}:test", "reference_images": reference.count,
+                "extractor": extractor.name, "extractor_fingerprint": getattr(extractor, "fingerprint", None)}
+    note = (f"FID of {baseline['n']} real training images against the reference at the same sample "
+            f"size: {baseline['fid']:.3f} (the first {baseline['n']} images of {baseline['images']} "
+            f"against the {baseline['reference_images']} of {baseline['reference']}, "
+            f"{baseline['extractor']} features; also in `baseline.json`): what a generator drawing real "
+            f"images would score, the bias of FID at this sample size.")
+    return baseline, note
+
+
+def _markdown(experiment, results, headers, rows, baseline_note=None):
     settings = results.profile.settings
     axes = {name for grid in results.profile.grids for axis in grid
             for name in (axis if isinstance(axis, tuple) else (axis,))}
@@ -516,12 +538,8 @@ def _markdown(experiment, results, headers, rows, baseline=None):
              "|" + "---|" * len(headers)]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     notes = [note.format(**settings) for note in experiment.notes]
-    if baseline is not None:
-        notes.append(f"FID of {baseline['n']} real training images against the reference at the same sample "
-                     f"size: {baseline['fid']:.3f} (the first {baseline['n']} images of {baseline['images']} "
-                     f"against the {baseline['reference_images']} of {baseline['reference']}, "
-                     f"{baseline['extractor']} features; also in `baseline.json`): what a generator drawing real "
-                     f"images would score, the bias of FID at this sample size.")
+    if baseline_note is not None:
+        notes.append(baseline_note)
     notes.append("Each cell's settings, metrics, sample counts and provenance: `cells/<cell>/cell.json`; "
                  "wall times, dates, machines and commits: `timing.csv`.")
     lines += [""] + [f"- {note}" for note in notes]

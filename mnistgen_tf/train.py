@@ -136,8 +136,12 @@ def has_run(out_dir):
     return os.path.isfile(os.path.join(out_dir, CONFIG))
 
 
-def _check_run_dir(out_dir, config, resume):
-    """Refuse to overwrite another run, to resume none, or to resume one with other settings."""
+def _check_run_dir(out_dir, config, resume, defaults):
+    """Refuse to overwrite another run, to resume none, or to resume one with other settings.
+
+    An option missing from the saved config was added to the kit after the
+    run started; the run used what is now its default (`defaults`).
+    """
     path = os.path.join(out_dir, CONFIG)
     if not os.path.exists(path):
         if resume and os.path.exists(os.path.join(out_dir, STATE)):
@@ -149,7 +153,7 @@ def _check_run_dir(out_dir, config, resume):
         raise MnistgenError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = read_json(path, "run config")
     changed = sorted(k for k in set(saved) | set(config)
-                     if k != "epochs" and saved.get(k) != config.get(k))
+                     if k != "epochs" and saved.get(k, defaults.get(k)) != config.get(k))
     if changed:
         raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: {', '.join(changed)}")
 
@@ -166,11 +170,12 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
     family = get_family(family_name)
     opts = family.make_options(**options)
     config = {"family": family.name, **dataclasses.asdict(opts)}
+    monitor = family.monitor_for(opts)
     images, labels = data.load(opts.dataset, "train")
     (x_train, y_train), (x_val, y_val) = data.split_train_val(images, labels, opts.subset)
     data.check_kind(family.data, y_train, "training split")
     data.check_kind(family.data, y_val, "validation split")
-    _check_run_dir(out_dir, config, resume)
+    _check_run_dir(out_dir, config, resume, dataclasses.asdict(family.make_options()))
 
     ensure_dir(out_dir)
     with lock_folder(out_dir):
@@ -181,7 +186,7 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
         finished = state["epochs_done"] == opts.epochs and os.path.exists(os.path.join(out_dir, RUN))
         if finished and os.path.exists(os.path.join(out_dir, GENERATOR)):
             # Nothing to do: the finished run and its record stay as they are.
-            model = load_checkpoint(out_dir, BEST if family.monitor else state["checkpoint"])
+            model = load_checkpoint(out_dir, BEST if monitor else state["checkpoint"])
             return model, load_checkpoint(out_dir, GENERATOR), config
         model = load_checkpoint(out_dir, state["checkpoint"]) if state["epochs_done"] else None
         if resume:
@@ -221,6 +226,7 @@ def _tidy(out_dir, state):
 
 def _fit(family, opts, config, state, model, out_dir, train_split, val_split, tensorboard, verbose, made_by):
     (x_train, y_train), (x_val, y_val) = train_split, val_split
+    monitor = family.monitor_for(opts)
     keras.utils.set_random_seed(opts.seed)
     binarize, balanced = getattr(opts, "binarize", False), getattr(opts, "balanced", False)
     train_seed, val_seed = data.example_seeds(opts.seed)  # drawn examples (addition pairs), one stream each
@@ -232,7 +238,7 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     if state["epochs_done"] < opts.epochs:
         train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
                                           opts.epochs, state["epochs_done"], binarize, balanced, train_seed)
-        callbacks = [keras.callbacks.TerminateOnNaN(), EpochRecord(out_dir, family.monitor, state)]
+        callbacks = [keras.callbacks.TerminateOnNaN(), EpochRecord(out_dir, monitor, state)]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
         model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, initial_epoch=state["epochs_done"],
@@ -242,16 +248,16 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     if state["epochs_done"] < opts.epochs:
         raise MnistgenError(f"training in {out_dir} stopped after {state['epochs_done']} of {opts.epochs} "
                             "epochs: the loss became NaN (diverged?)")
-    if family.monitor:
+    if monitor:
         if state["best"] is None:
-            raise MnistgenError(f"training in {out_dir} produced no finite {family.monitor} (diverged?)")
+            raise MnistgenError(f"training in {out_dir} produced no finite {monitor} (diverged?)")
         model.load_weights(os.path.join(out_dir, BEST))
     generator = family.generator(model, opts)
     save_model(generator, os.path.join(out_dir, GENERATOR))
     write_json(os.path.join(out_dir, RUN), {
         "config": config, "train_images": len(x_train), "val_images": len(x_val),
         "parameters": model.count_params(), "generator_parameters": generator.count_params(),
-        "selected_epoch": state["best_epoch"] if family.monitor else state["epochs_done"],
+        "selected_epoch": state["best_epoch"] if monitor else state["epochs_done"],
         "epochs_before_last_session": epochs_before,
         "wall_time_s_last_session": round(time.time() - started, 1), **made_by})
     return model, generator, config

@@ -84,6 +84,25 @@ def test_each_adder_kind_trains_and_infers(kind):
     assert np.array_equal(once, twice) == (kind != "generative")  # only the generative adder samples
 
 
+def test_the_code_loss_trains_p_alone_and_leaves_e_to_the_reconstruction():
+    keras.utils.set_random_seed(0)
+    adder = Adder(kind="vae", latent_dim=3, sum_loss="code", image_weight=0.0, kl_encoder_weight=0.0, seed=0)
+    adder.build()
+    rng = np.random.default_rng(0)
+    batch = {"image": rng.random((8, 28, 28, 1), np.float32), "number": rng.integers(0, 3, 8).astype(np.float32),
+             "target": rng.random((8, 28, 28, 1), np.float32)}
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        terms = adder._terms(batch, training=True)
+    assert terms["loss"] == terms["l2_code"] > 0  # only the code term is weighted here
+    in_p = {id(w) for w in adder.number_adder.trainable_weights}
+    moved = {id(w): g is not None and bool(np.any(g))
+             for w, g in zip(adder.trainable_weights, tape.gradient(terms["loss"], adder.trainable_weights))}
+    assert moved and all(moved[k] == (k in in_p) for k in moved)  # P moves, E and D do not
+    assert {"l2_code", "l2_sum"} <= {m.name for m in adder.metrics}
+
+
 def test_same_seed_same_weights_and_history(tmp_path, mnist_available):
     options = dict(decoder="upsample", latent_dim=2, loss="bce", epochs=2, subset=300, seed=5, verbose=0)
     first, _, _ = train("autoencoder", str(tmp_path / "a"), **options)
@@ -124,14 +143,20 @@ def test_adder_sweep_measures_every_test_pair(seed002_quick):
 
     cells = seed002_quick / "seed002_adder" / "cells"
     records = [json.loads((cells / name / "cell.json").read_text()) for name in sorted(os.listdir(cells))]
-    assert sorted(r["settings"]["kind"] for r in records) == ["ae", "generative"]
+    assert sorted((r["settings"]["kind"], r["settings"]["sum_loss"]) for r in records) == [
+        ("ae", "code"), ("ae", "image"), ("generative", "image")]
     _, labels = data.load("mnist", "test")
     for record in records:
         metrics = record["metrics"]
         assert metrics["test_pairs"] == int(np.sum(10 - labels[:record["test_images"]]))
         assert 0 <= metrics["sum_accuracy"] <= 1 and metrics["fid_vs_target_digits"] > 0
         assert [p["number"] for p in record["probes"]] == [1.0, 2.0, 1.5, 1.4, 1.6]
-        assert record["seed_table_1"] in ("correct", "only fuzzy nines", "generates numbers different from the target")
+        assert (record["seed_table_1"] in ("correct", "only fuzzy nines", "generates numbers different from the target")
+                ) == (record["settings"]["sum_loss"] == "image")  # the seed never took the L2 on codes
+    baseline = json.loads((seed002_quick / "seed002_adder" / "baseline.json").read_text())
+    assert baseline["test_pairs"] == metrics["test_pairs"] and 0 <= baseline["sum_accuracy"] <= 1
+    assert len(baseline["class_means_read_as"]) == 10
+    assert "mean training image of digit a + b" in (seed002_quick / "seed002_adder" / "table.md").read_text()
     for name in ("seed002_fig20_21_addition_data.png", "seed002_fig24_28_31_probes.png", "seed002_sum_accuracy.png"):
         assert (seed002_quick / "figures" / name).stat().st_size > 10_000
 

@@ -2,6 +2,7 @@
 
 import contextlib
 import csv
+import dataclasses
 import functools
 import importlib.util
 import io
@@ -122,6 +123,21 @@ def toy(fail_at=None, scale=1):
 
 def quiet(line):
     pass
+
+
+def test_a_setting_added_later_keeps_the_earlier_cells(tmp_path):
+    sweep.run(toy(), tmp_path, log=quiet)
+    before = sorted(p.parent.name for p in (tmp_path / "toy" / "cells").glob("*/cell.json"))
+    base = toy()
+    profile = Profile(settings={**base.profiles["full"].settings, "c": 0},
+                      grids=base.profiles["full"].grids + ({"a": (1,), "b": (0,), "seed": (0,), "c": (1,)},))
+    later = dataclasses.replace(base, profiles={"full": profile, "quick": profile},
+                                id_labels=base.id_labels + (("c", "c"),), settings_added={"c": 0})
+    assert [c.id for c in sweep.cells(later)] == [c.id for c in sweep.cells(toy())] + ["a1_b0_seed0_c1"]
+    summary = sweep.run(later, tmp_path, log=quiet)
+    assert summary["skipped"] == len(before) and summary["ran"] == 1
+    results = sweep.Results(later, str(tmp_path))
+    assert [r["settings"]["c"] for r in results.records] == [0] * len(before) + [1]
 
 
 def test_toy_sweep_resumes_skips_and_merges_shards(tmp_path):

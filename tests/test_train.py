@@ -52,6 +52,22 @@ def test_resume_of_a_finished_run_changes_nothing(straight_and_resumed):
     assert {p.name: p.read_bytes() for p in straight.iterdir() if p.is_file()} == before
 
 
+def test_resume_reads_an_option_added_since_the_run_as_its_default(straight_and_resumed, tmp_path):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(straight_and_resumed[0], run)
+    config = json.loads((run / "config.json").read_text())
+    for added, refused in (("learning_rate", False), ("units", True)):  # at its default; not
+        saved = {k: v for k, v in config.items() if k != added}
+        (run / "config.json").write_text(json.dumps(saved))
+        if refused:
+            with pytest.raises(MnistgenError, match="differ from the run .*: units"):
+                train("draw", str(run), epochs=3, resume=True, verbose=0, **TINY)
+        else:
+            train("draw", str(run), epochs=3, resume=True, verbose=0, **TINY)
+
+
 def test_resume_finishes_an_epoch_record_cut_short(straight_and_resumed, tmp_path):
     import shutil
 

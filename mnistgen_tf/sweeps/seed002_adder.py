@@ -5,9 +5,14 @@ Grids (`registry.AdderOptions`, code size 7, convtranspose decoder):
 - kind in {ae, vae, generative} with the seed's working loss weights
   (image 0.1, sum 1, KL encoder 1e-5, KL adder 1e-5: the last row of its
   Table 1);
+- the same three kinds with the sum's L2 taken between codes instead of
+  images (``sum_loss="code"``, not in the seed; see `models.adder`);
 - the generative kind with three other rows of Table 1: (0.1, 0.5, 1e-5,
   1e-5) and (1, 1, 5e-4, 5e-4), which gave "only fuzzy nines", and (1, 0.2,
   1e-4, 1e-4), which "generates numbers different from the target".
+
+The table's reference (`class_mean_baseline`) is the output an image L2
+rewards: the mean training image of the target digit.
 
 Per cell, on the MNIST test split, every image with every b such that
 a + b <= 9 (about 55,000 pairs): the **sum accuracy**, how often the
@@ -45,10 +50,12 @@ PROBE_DRAWS = 100
 # 10 epochs (the seed: 100) of 55,000 pairs, batch 128: about a minute an
 # epoch on a shared 2-core CPU.
 FULL = Profile(
-    settings={"dataset": "mnist", "latent_dim": 7, "decoder": "convtranspose", "balanced": False, "epochs": 10,
+    settings={"dataset": "mnist", "latent_dim": 7, "decoder": "convtranspose", "sum_loss": "image",
+              "balanced": False, "epochs": 10,
               "batch_size": 128, "learning_rate": 1e-3, "subset": None, "seed": 0, "test_images": None},
     grids=(
         {"kind": ("ae", "vae", "generative"), WEIGHTS: (WORKING,)},
+        {"kind": ("ae", "vae", "generative"), "sum_loss": ("code",), WEIGHTS: (WORKING,)},
         {"kind": ("generative",), WEIGHTS: tuple(row for row in SEED_TABLE_1 if row != WORKING)},
     ),
     featured={"working": dict(zip(WEIGHTS, WORKING))},
@@ -66,6 +73,64 @@ def test_pairs(labels):
     return index, b
 
 
+def _test_split(n_test):
+    """The first `n_test` test images (None: all) as floats, and their labels."""
+    images, labels = data.load("mnist", "test")
+    return data.to_float(images[:n_test or len(images)]), labels[:n_test or len(images)]
+
+
+def measure_sums(produced, x, labels, index, b, seed, classifier):
+    """Sum accuracy (overall and per (a, b)), L2 and FID of `produced`, the outputs for pairs ``(x[index], b)``.
+
+    The reference for each output is a real test image of its target digit,
+    drawn with `seed`: the L2 is taken against it and the FID against all of them.
+    """
+    a, total = labels[index], labels[index] + b
+    features, read = classifier.features_and_labels(produced)
+    correct = read == total
+    counts, hits = np.zeros((10, 10)), np.zeros((10, 10))  # [a, b]
+    np.add.at(counts, (a, b), 1)
+    np.add.at(hits, (a, b), correct)
+    accuracy = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
+    rng = np.random.default_rng(seed)
+    real = np.array([rng.choice(np.flatnonzero(labels == s)) for s in total])
+    return {
+        "metrics": {"sum_accuracy": float(correct.mean()), "test_pairs": int(len(index)),
+                    "l2_sum_test": float(np.mean((produced - x[real]) ** 2)),
+                    "fid_vs_target_digits": fid_from_stats(FeatureStats().update(features),
+                                                           stats_of_images(x[real], classifier)),
+                    "read_as_nine": float(np.mean(read == 9)), "target_nine": float(np.mean(total == 9))},
+        "per_a_b": [[None if np.isnan(v) else float(v) for v in row] for row in accuracy],
+        "accuracy": accuracy.astype(np.float32),
+    }
+
+
+def class_mean_baseline(settings):
+    """What an image L2 rewards: the training mean image of digit a + b, measured like the cells.
+
+    The target of a pair is a random image of digit a + b, so the output that
+    minimises the expected L2 is that digit's mean image; this is the table's
+    reference row, with how mnist-cnn reads each mean.
+    """
+    images, labels = data.load("mnist", "train")
+    (x_train, y_train), _ = data.split_train_val(images, labels, settings["subset"])
+    means = np.stack([data.to_float(x_train[y_train == k]).mean(axis=0) for k in range(10)])
+    x, labels = _test_split(settings["test_images"])
+    index, b = test_pairs(labels)
+    classifier = ClassifierFeatures("mnist")
+    measured = measure_sums(means[labels[index] + b], x, labels, index, b, settings["seed"], classifier)
+    read = classifier.features_and_labels(means)[1]
+    record = {"predictor": "mean training image of digit a + b", "train_images": len(x_train),
+              **measured["metrics"], "class_means_read_as": [int(d) for d in read],
+              "sum_accuracy_per_a_b": measured["per_a_b"], "extractor": classifier.name}
+    wrong = ", ".join(f"{k} as {d}" for k, d in enumerate(read) if d != k) or "none"
+    note = (f"Reference (`baseline.json`): outputting the mean training image of digit a + b, the minimiser of "
+            f"the expected image L2, scores test L2 {record['l2_sum_test']:.4f}, sum accuracy "
+            f"{record['sum_accuracy']:.4f} and FID {record['fid_vs_target_digits']:.2f}; mnist-cnn misreads the "
+            f"mean images of these digits: {wrong}.")
+    return record, note
+
+
 def run_adder_cell(cell_dir, settings, verbose=0):
     """Train (resuming) and measure one adder; returns ``(record, arrays)`` for `sweep.run`."""
     settings = dict(settings)
@@ -74,23 +139,11 @@ def run_adder_cell(cell_dir, settings, verbose=0):
     adder, config, run_info, history = cell.generator, cell.config, cell.run_info, cell.history
 
     started = time.perf_counter()
-    images, labels = data.load("mnist", "test")
-    x, labels = data.to_float(images[:n_test or len(images)]), labels[:n_test or len(images)]
+    x, labels = _test_split(n_test)
     index, b = test_pairs(labels)
-    a, total = labels[index], labels[index] + b
     produced = add(adder, x[index], b)
     classifier = ClassifierFeatures("mnist")
-    features, read = classifier.features_and_labels(produced)
-    correct = read == total
-    counts, hits = np.zeros((10, 10)), np.zeros((10, 10))  # [a, b]
-    np.add.at(counts, (a, b), 1)
-    np.add.at(hits, (a, b), correct)
-    accuracy = np.where(counts > 0, hits / np.maximum(counts, 1), np.nan)
-    # The reference: for each output, a real test image of its target digit (drawn with the seed).
-    rng = np.random.default_rng(config["seed"])
-    real = np.array([rng.choice(np.flatnonzero(labels == s)) for s in total])
-    fid = fid_from_stats(FeatureStats().update(features), stats_of_images(x[real], classifier))
-    l2_sum = float(np.mean((produced - x[real]) ** 2))
+    measured = measure_sums(produced, x, labels, index, b, config["seed"], classifier)
 
     seven = int(np.flatnonzero(labels == 7)[0])
     probe_images, probe_probabilities = [], []
@@ -103,13 +156,11 @@ def run_adder_cell(cell_dir, settings, verbose=0):
               for number, p in zip(PROBES, probe_probabilities)]
     weights = tuple(config[w] for w in WEIGHTS)
     record = {
-        "metrics": {"sum_accuracy": float(correct.mean()), "test_pairs": int(len(index)),
-                    "l2_sum_test": l2_sum, "fid_vs_target_digits": fid,
-                    "best_epoch": run_info["selected_epoch"], "best_val_l2_sum": min(r["val_l2_sum"] for r in history),
-                    "read_as_nine": float(np.mean(read == 9)), "target_nine": float(np.mean(total == 9))},
-        "sum_accuracy_per_a_b": [[None if np.isnan(v) else float(v) for v in row] for row in accuracy],
+        "metrics": {**measured["metrics"], "best_epoch": run_info["selected_epoch"],
+                    "best_val_l2_sum": min(r["val_l2_sum"] for r in history)},
+        "sum_accuracy_per_a_b": measured["per_a_b"],
         "probes": probes,
-        "seed_table_1": SEED_TABLE_1.get(weights),
+        "seed_table_1": SEED_TABLE_1.get(weights) if config["sum_loss"] == "image" else None,
         "extractor": classifier.name,
         "epochs": config["epochs"], "train_images": run_info["train_images"], "test_images": len(x),
         "parameters": run_info["parameters"], "generator_parameters": run_info["generator_parameters"],
@@ -119,7 +170,7 @@ def run_adder_cell(cell_dir, settings, verbose=0):
     arrays = {
         "history_val_l2_sum": np.array([r["val_l2_sum"] for r in history], np.float32),
         "history_l2_sum": np.array([r["l2_sum"] for r in history], np.float32),
-        "accuracy": accuracy.astype(np.float32),
+        "accuracy": measured["accuracy"],
         "probe_images": to_uint8(np.array(probe_images)),
         "probe_probabilities": np.array(probe_probabilities, np.float32),
         "example_inputs": to_uint8(x[index[shown]]), "example_numbers": b[shown].astype(np.int32),
@@ -135,6 +186,7 @@ def _weights(record):
 
 COLUMNS = (
     Column("kind", "settings.kind"),
+    Column("sum's L2 on", "settings.sum_loss"),
     Column("weights (image, sum, KL enc, KL adder)", _weights),
     Column("seed's Table 1 says", lambda r: r["seed_table_1"] or ""),
     Column("sum accuracy", "metrics.sum_accuracy", ".4f"),
@@ -178,10 +230,10 @@ def draw_data(results, path):
 
 
 def draw_probes(results, path):
-    """Seed Figures 24, 28, 31: the first test 7 plus 1, 2, 1.5, 1.4, 1.6, one row per kind."""
+    """Seed Figures 24, 28, 31: the first test 7 plus 1, 2, 1.5, 1.4, 1.6, one row per kind and sum loss."""
     from mnistgen_tf.figures import plt, write_png
 
-    records = results.in_grid(0)
+    records = results.in_grid(0) + results.in_grid(1)  # the working weights, the sum's L2 on images, on codes
     if not records:
         return False
     fig, axes = plt.subplots(len(records), len(PROBES), figsize=(1.9 * len(PROBES), 2.1 * len(records)),
@@ -195,7 +247,7 @@ def draw_probes(results, path):
                             if probe["number"] % 1 else ""), fontsize=7)
             ax.set_xticks([])
             ax.set_yticks([])
-        ax_row[0].set_ylabel(record["settings"]["kind"])
+        ax_row[0].set_ylabel(f"{record['settings']['kind']}, L2 on {record['settings']['sum_loss']}s", fontsize=8)
     fig.suptitle(f"Probes, {results.profile.settings['epochs']} epochs; P: mnist-cnn, mean over {PROBE_DRAWS} "
                  "draws", fontsize=9)
     write_png(fig, path)
@@ -213,7 +265,7 @@ def draw_accuracy(results, path):
     for ax, record in zip(axes[0], records):
         shown = ax.imshow(results.arrays(record)["accuracy"], vmin=0, vmax=1, cmap="viridis")
         ax.set(xlabel="b", ylabel="a", xticks=range(10), yticks=range(10),
-               title=f"{record['settings']['kind']} ({_weights(record)})\n"
+               title=f"{record['settings']['kind']}, L2 on {record['settings']['sum_loss']}s ({_weights(record)})\n"
                      f"accuracy {record['metrics']['sum_accuracy']:.3f}")
         ax.title.set_fontsize(7)
     fig.colorbar(shown, ax=axes[0].tolist(), label="read as a + b")
@@ -229,13 +281,15 @@ EXPERIMENT = Experiment(
     profiles={"full": FULL, "quick": QUICK},
     run_cell=run_adder_cell,
     columns=COLUMNS,
-    id_labels=(("", "kind"), ("img", "image_weight"), ("sum", "sum_weight"), ("kle", "kl_encoder_weight"),
+    id_labels=(("", "kind"), ("", "sum_loss"), ("img", "image_weight"), ("sum", "sum_weight"), ("kle", "kl_encoder_weight"),
                ("kla", "kl_adder_weight"), ("seed", "seed")),
     figures=(
         ("seed002_fig20_21_addition_data.png", draw_data),
         ("seed002_fig24_28_31_probes.png", draw_probes),
         ("seed002_sum_accuracy.png", draw_accuracy),
     ),
+    settings_added={"sum_loss": "image"},  # the first cells were made before the option existed
+    baseline=class_mean_baseline,
     notes=(
         "Sum accuracy: the fraction of produced images that the shipped mnist-cnn classifier reads as a + b, "
         "over every test image with every b such that a + b <= 9 (test_images={test_images}, None: all "

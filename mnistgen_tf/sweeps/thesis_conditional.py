@@ -15,7 +15,7 @@ Figures (`mnistgen figures`): 4.1, reconstruction error and FID against T,
 conditional and not; 4.2, 64 samples conditioned on 9 from T=8, z=8.
 """
 
-from mnistgen_tf.sweep import Experiment, Profile
+from mnistgen_tf.sweep import Experiment, Profile, fid_baseline
 from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, epochs_text,
                                            run_draw_cell, total_latent)
 from mnistgen_tf.sweeps.thesis_timesteps import NAME as TIMESTEPS
@@ -85,6 +85,7 @@ EXPERIMENT = Experiment(
         ("thesis_fig4_2_digit9.png", draw_digit_samples),
     ),
     shares_cells_with=(TIMESTEPS,),
+    baseline=fid_baseline,
     notes=(
         "BCE per pixel: binary cross-entropy of the final canvas averaged over pixels and test images (the "
         "thesis's reconstruction error); -ELBO: per image, summed cross-entropy plus KL, in nats.",

@@ -21,7 +21,7 @@ test images over their reconstructions, both from the T=16, z=16 cell.
 
 import numpy as np
 
-from mnistgen_tf.sweep import Experiment, Profile
+from mnistgen_tf.sweep import Experiment, Profile, fid_baseline
 from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, epochs_text,
                                            run_draw_cell, total_latent)
 
@@ -108,6 +108,7 @@ EXPERIMENT = Experiment(
     columns=tuple(COLUMNS[k] for k in ("T", "z", "Tz", "seed", "params", "bce", "elbo", "kl", "fid",
                                        "variance_law", "inactive", "inactive_fraction")),
     id_labels=ID_LABELS,
+    baseline=fid_baseline,
     figures=(
         ("thesis_fig3_1_iterative_reconstruction.png", draw_iterative_reconstruction),
         ("thesis_fig3_3_timesteps.png", draw_against_timesteps),
