@@ -69,6 +69,8 @@ class Family:
     generator: Callable
     monitor: Union[str, Callable, None] = "val_loss"
     val_batch_size: Optional[int] = None  # None: the training batch size
+    # ``callbacks(options, out_dir) -> [keras callbacks]`` run each epoch before it is recorded.
+    callbacks: Optional[Callable] = None
     samples_noise: bool = True  # False: the generator maps other inputs (an image and a number) to images
 
     def monitor_for(self, options):
@@ -253,6 +255,49 @@ def _adder_inference(trainer, options):
     return build_inference(trainer)
 
 
+@dataclasses.dataclass(frozen=True)
+class GanOptions(TrainingOptions):
+    dataset: str = option("fashion_mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
+    latent_dim: int = option(100, "size of the generator's noise", minimum=1)
+    epochs: int = option(50, "training epochs", minimum=1)
+    batch_size: int = option(245, "training batch size", minimum=1)
+    beta_1: float = option(0.9, "Adam beta_1 of both networks (0.9: Keras's default, as the seed; DCGAN: 0.5)",
+                           minimum=0, maximum=0.999)
+    real_label: float = option(0.9, "the discriminator's target for real images (0.9: the seed's label "
+                                    "smoothing; 1: none)", above=0, maximum=1)
+    lr_schedule: str = option("constant", "constant, or cosine: both learning rates fall from --learning-rate "
+                                          "towards 0 over the epochs", choices=("constant", "cosine"))
+    fid_samples: int = option(5000, "FID[dataset-cnn] of this many samples after every epoch, in "
+                                    "history.csv (0: none)", minimum=0)
+
+
+def _gan_trainer(options, image_shape):
+    from mnistgen_tf.models.gan import IMAGE_SHAPE, DCGAN
+
+    if tuple(image_shape) != IMAGE_SHAPE:
+        raise MnistgenError(f"the DCGAN makes {IMAGE_SHAPE} images; {options.dataset} has {tuple(image_shape)}")
+    model = DCGAN(latent_dim=options.latent_dim, learning_rate=options.learning_rate, beta_1=options.beta_1,
+                  real_label=options.real_label, seed=options.seed)
+    model.build()
+    model.compile()
+    return model
+
+
+def _gan_sampler(trainer, options=None):
+    from mnistgen_tf.models.gan import build_sampler
+
+    return build_sampler(trainer)
+
+
+def _gan_callbacks(options, out_dir):
+    from mnistgen_tf.callbacks import EpochLearningRate, EpochSamples
+
+    callbacks = [EpochSamples(out_dir, _gan_sampler, options.dataset, options.fid_samples, seed=options.seed)]
+    if options.lr_schedule == "cosine":
+        callbacks.insert(0, EpochLearningRate(options.learning_rate, options.epochs))
+    return callbacks
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -286,6 +331,16 @@ FAMILIES = {family.name: family for family in (
         options=AdderOptions, data="addition", build=_adder_trainer, generator=_adder_inference,
         monitor=lambda options: "val_l2_sum" if options.sum_loss == "image" else "val_l2_code",
         samples_noise=False,
+    ),
+    Family(
+        name="gan",
+        summary="DCGAN on Fashion-MNIST or MNIST (seed 003)",
+        description="Train seed 003's DCGAN: a generator from 100-d noise and a discriminator, updated in "
+                    "turns with label smoothing on real images. After each epoch a grid from fixed noise goes "
+                    "to samples/ and the FID of fresh samples to history.csv. The saved generator is the last "
+                    "epoch's, rescaled to [0, 1].",
+        options=GanOptions, data="images", build=_gan_trainer, generator=_gan_sampler, monitor=None,
+        callbacks=_gan_callbacks,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -238,7 +238,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     if state["epochs_done"] < opts.epochs:
         train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
                                           opts.epochs, state["epochs_done"], binarize, balanced, train_seed)
-        callbacks = [keras.callbacks.TerminateOnNaN(), EpochRecord(out_dir, monitor, state)]
+        own = family.callbacks(opts, out_dir) if family.callbacks else []
+        callbacks = [keras.callbacks.TerminateOnNaN(), *own, EpochRecord(out_dir, monitor, state)]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
         model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, initial_epoch=state["epochs_done"],

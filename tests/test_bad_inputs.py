@@ -132,7 +132,7 @@ def _damage(run, how):
         (run / "config.json").write_text("\x00\x01")
     elif how == "checkpoints-cleaned":  # as a finished sweep cell keeps it
         for name in ("state.json", "last-2.keras", "best.keras"):
-            (run / name).unlink()
+            (run / name).unlink(missing_ok=True)  # best.keras only where a monitor picks it
 
 
 DAMAGE = {

@@ -37,3 +37,19 @@ class GaussianSample(layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "seed": self.seed}
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class SeededDropout(layers.Dropout):
+    """`keras.layers.Dropout` whose mask generator's position is saved with the layer.
+
+    A trainer reloaded from a checkpoint then draws the masks an uninterrupted
+    run would have drawn (GaussianSample does the same for its noise).
+    """
+
+    def save_own_variables(self, store):
+        store["mask_state"] = keras.ops.convert_to_numpy(self.seed_generator.state.value)
+
+    def load_own_variables(self, store):
+        if "mask_state" in store:
+            self.seed_generator.state.assign(store["mask_state"])

@@ -1,0 +1,53 @@
+"""Seed 003's DCGAN: shapes and ranges, label smoothing, the per-epoch grid, FID and learning rate."""
+
+import csv
+import math
+
+import keras
+import numpy as np
+import pytest
+
+from mnistgen_tf.callbacks import EpochLearningRate
+from mnistgen_tf.models.gan import DCGAN, build_discriminator, build_generator, build_sampler
+from mnistgen_tf.train import train
+
+
+def test_shapes_and_ranges():
+    z = np.random.default_rng(0).standard_normal((5, 16)).astype("float32") * 10  # large noise: tanh saturates
+    images = build_generator(16)(z).numpy()
+    assert images.shape == (5, 28, 28, 1) and -1 <= images.min() < 0 < images.max() <= 1
+    p = build_discriminator()(images).numpy()
+    assert p.shape == (5, 1) and ((0 < p) & (p < 1)).all()
+    gan = DCGAN(latent_dim=16, seed=0)
+    gan.build()
+    unit = build_sampler(gan)(z).numpy()
+    np.testing.assert_allclose(unit, (gan.generator(z).numpy() + 1) / 2, atol=1e-6)
+
+
+@pytest.mark.parametrize("real_label", [0.9, 1.0])
+def test_the_discriminator_aims_real_images_at_the_real_label(real_label):
+    gan = DCGAN(latent_dim=4, real_label=real_label)
+    p_fake = keras.ops.full((8, 1), 0.1)
+    candidates = (0.8, 0.9, 0.999)
+    losses = [float(gan.discriminator_loss(keras.ops.full((8, 1), p), p_fake)) for p in candidates]
+    assert candidates[int(np.argmin(losses))] == (0.9 if real_label == 0.9 else 0.999)
+    # At the target the real half is the entropy of the label: 0 only without smoothing.
+    real_half = 2 * float(gan.discriminator_loss(keras.ops.full((8, 1), real_label - 1e-7), keras.ops.zeros((8, 1))))
+    entropy = -(real_label * math.log(real_label) + (1 - real_label) * math.log(1 - real_label + 1e-12))
+    assert real_half == pytest.approx(entropy, abs=1e-3)
+
+
+def test_cosine_learning_rate_falls_from_the_rate_towards_zero():
+    schedule = EpochLearningRate(2e-4, epochs=4)
+    values = [schedule.value(e) for e in range(4)]
+    assert values[0] == pytest.approx(2e-4) and values == sorted(values, reverse=True) and values[-1] > 0
+
+
+def test_every_epoch_logs_fid_and_draws_a_grid(tmp_path, mnist_available):
+    run = tmp_path / "run"
+    train("gan", str(run), dataset="mnist", epochs=2, subset=200, latent_dim=8, batch_size=50, fid_samples=300,
+          lr_schedule="cosine", learning_rate=1e-3, verbose=0)
+    rows = list(csv.DictReader(open(run / "history.csv")))
+    assert [float(r["learning_rate"]) for r in rows] == [pytest.approx(1e-3), pytest.approx(5e-4)]
+    assert all(math.isfinite(float(r["fid"])) and float(r["fid"]) > 0 for r in rows)
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
