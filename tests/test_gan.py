@@ -51,3 +51,23 @@ def test_every_epoch_logs_fid_and_draws_a_grid(tmp_path, mnist_available):
     assert [float(r["learning_rate"]) for r in rows] == [pytest.approx(1e-3), pytest.approx(5e-4)]
     assert all(math.isfinite(float(r["fid"])) and float(r["fid"]) > 0 for r in rows)
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
+
+
+def test_seed003_sweep_cell_measures_and_draws(tmp_path, mnist_available):
+    import json
+
+    from mnistgen_tf.cli import main
+
+    assert main(["sweep", "seed003_gan", "--quick", "--shard", "0/5", "--results", str(tmp_path)]) == 0
+    assert main(["figures", "--quick", "--results", str(tmp_path)]) == 0
+    cells = tmp_path / "quick" / "seed003_gan" / "cells"
+    (cell,) = cells.iterdir()
+    record = json.loads((cell / "cell.json").read_text())
+    assert cell.name == "fashion_mnist_lr0.001_beta0.9_real0.9_constant_seed0"
+    assert sum(record["class_histogram"].values()) == record["eval_samples"] == 300
+    assert list(record["class_histogram"])[9] == "Ankle boot"
+    metrics = record["metrics"]
+    assert metrics["fid"] > metrics["fid_real_vs_real"] > 0 and 1 <= metrics["classifier_score"] <= 10
+    assert (cell / "run" / "generator.keras").exists()  # small enough to keep
+    for name in ("seed003_gan_losses.png", "seed003_gan_epochs.png", "seed003_gan_classes.png"):
+        assert (tmp_path / "quick" / "figures" / name).stat().st_size > 10_000
