@@ -298,6 +298,38 @@ def _gan_callbacks(options, out_dir):
     return callbacks
 
 
+@dataclasses.dataclass(frozen=True)
+class VaeOptions(TrainingOptions):
+    dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
+    latent_dim: int = option(16, "size of the code", minimum=1)
+    beta: float = option(1.0, "weight of the KL (1: VAE, above 1: beta-VAE)", minimum=0)
+    reconstruction: str = option("bce", "reconstruction term summed over pixels: bce (with beta 1 the loss is the "
+                                        "negative ELBO) or l2 (squared error)", choices=("bce", "l2"))
+    conditional: bool = option(False, "condition encoder and decoder on the digit (CVAE)")
+    epochs: int = option(30, "training epochs", minimum=1)
+    batch_size: int = option(128, "training batch size", minimum=1)
+
+
+def _vae_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.vae import IMAGE_SHAPE, VAE
+
+    if tuple(image_shape) != IMAGE_SHAPE:
+        raise MnistgenError(f"the VAE makes {IMAGE_SHAPE} images; {options.dataset} has {tuple(image_shape)}")
+    model = VAE(latent_dim=options.latent_dim, beta=options.beta, reconstruction=options.reconstruction,
+                conditional=options.conditional, seed=options.seed)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    return model
+
+
+def _vae_generator(trainer, options):
+    from mnistgen_tf.models.vae import build_generator
+
+    return build_generator(trainer)
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -341,6 +373,14 @@ FAMILIES = {family.name: family for family in (
                     "epoch's, rescaled to [0, 1].",
         options=GanOptions, data="images", build=_gan_trainer, generator=_gan_sampler, monitor=None,
         callbacks=_gan_callbacks,
+    ),
+    Family(
+        name="vae",
+        summary="conv VAE, beta-VAE or CVAE (seeds 003, 004)",
+        description="Train a convolutional VAE: reconstruction summed over pixels plus beta times the KL; "
+                    "--conditional gives the CVAE. The saved generator is the decoder (inputs z and, "
+                    "conditional, label); the saved epoch is the one with the lowest validation loss.",
+        options=VaeOptions, data="images", build=_vae_trainer, generator=_vae_generator,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -17,6 +17,7 @@ TINY = {
     "label-decoder": ["--variant", "B", "--batch-size", "50"],
     "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
     "adder": ["--kind", "generative", "--latent-dim", "3"],
+    "vae": ["--latent-dim", "3", "--conditional", "--beta", "2"],
     "gan": ["--latent-dim", "8", "--batch-size", "50", "--fid-samples", "100", "--lr-schedule", "cosine"],
 }
 
