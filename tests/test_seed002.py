@@ -94,7 +94,7 @@ def test_the_code_loss_trains_p_alone_and_leaves_e_to_the_reconstruction():
     import tensorflow as tf
 
     with tf.GradientTape() as tape:
-        terms = adder._terms(batch, training=True)
+        terms = adder.terms(batch, training=True)
     assert terms["loss"] == terms["l2_code"] > 0  # only the code term is weighted here
     in_p = {id(w) for w in adder.number_adder.trainable_weights}
     moved = {id(w): g is not None and bool(np.any(g))

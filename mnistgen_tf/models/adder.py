@@ -36,12 +36,12 @@ decodes to a sharp digit instead.
 """
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import kl_divergence
 from mnistgen_tf.models.autoencoder import IMAGE_SHAPE, build_decoder, build_encoder
+from mnistgen_tf.models.terms import TermsTrainer
 
 KINDS = ("ae", "vae", "generative")
 SUM_LOSSES = ("image", "code")
@@ -63,7 +63,7 @@ def build_number_adder(latent_dim, variational=False, units=128, name="number_ad
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")
-class Adder(keras.Model):
+class Adder(TermsTrainer):
     """The complete model (the trainer); batches are ``{"image", "number", "target"}``.
 
     Args:
@@ -77,7 +77,7 @@ class Adder(keras.Model):
 
     def __init__(self, kind="ae", latent_dim=7, decoder="convtranspose", image_weight=0.1, sum_weight=1.0,
                  kl_encoder_weight=1e-5, kl_adder_weight=1e-5, sum_loss="image", seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(TERMS + (("l2_code",) if sum_loss == "code" else ()), **kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if sum_loss not in SUM_LOSSES:
@@ -91,8 +91,6 @@ class Adder(keras.Model):
         self.number_adder = build_number_adder(latent_dim, variational=kind == "generative")
         self.sample_code = GaussianSample(seed, name="sample_code")
         self.sample_sum = GaussianSample(None if seed is None else seed + 1, name="sample_sum")
-        terms = TERMS + (("l2_code",) if sum_loss == "code" else ())
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in terms}
 
     def build(self, input_shape=None):
         self.built = True  # the three parts are Functional models, built when made
@@ -124,7 +122,7 @@ class Adder(keras.Model):
         mean, log_var = self.encoder(image)
         return (self.sample_code([mean, log_var]) if training else mean), ops.mean(kl_divergence(mean, log_var))
 
-    def _terms(self, data, training):
+    def terms(self, data, training):
         out = self(data, training=training)
         terms = {"l2_image": ops.mean(ops.square(out["reconstruction"] - data["image"])),
                  "l2_sum": ops.mean(ops.square(out["sum_image"] - data["target"])),
@@ -139,25 +137,6 @@ class Adder(keras.Model):
         terms["loss"] = (w["image_weight"] * terms["l2_image"] + w["sum_weight"] * l2_of_the_sum
                          + w["kl_encoder_weight"] * terms["kl_encoder"] + w["kl_adder_weight"] * terms["kl_adder"])
         return terms
-
-    def _report(self, terms):
-        for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            terms = self._terms(data, training=True)
-        grads = tape.gradient(terms["loss"], self.trainable_weights)
-        self.optimizer.apply(grads, self.trainable_weights)
-        return self._report(terms)
-
-    def test_step(self, data):
-        return self._report(self._terms(data, training=False))
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "latent_dim": self.latent_dim,

@@ -17,11 +17,11 @@ with ``beta = 1`` the loss is the negative ELBO) or the squared error
 """
 
 import keras
-import tensorflow as tf
 from keras import layers, ops
 
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import kl_divergence
+from mnistgen_tf.models.terms import TermsTrainer
 
 IMAGE_SHAPE = (28, 28, 1)
 RECONSTRUCTIONS = ("bce", "l2")
@@ -68,7 +68,7 @@ def build_decoder(latent_dim, conditional=False, name="decoder"):
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")
-class VAE(keras.Model):
+class VAE(TermsTrainer):
     """The trainer; batches are ``{"image", "label"}`` (the label is read only when conditional).
 
     Args:
@@ -80,7 +80,7 @@ class VAE(keras.Model):
     """
 
     def __init__(self, latent_dim=16, beta=1.0, reconstruction="bce", conditional=False, seed=None, **kwargs):
-        super().__init__(**kwargs)
+        super().__init__(TERMS, **kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         self.latent_dim, self.beta, self.reconstruction = latent_dim, beta, reconstruction
@@ -88,7 +88,6 @@ class VAE(keras.Model):
         self.encoder = build_encoder(latent_dim, conditional)
         self.decoder = build_decoder(latent_dim, conditional)
         self.sample_code = GaussianSample(seed, name="sample_code")
-        self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
 
     def build(self, input_shape=None):
         self.built = True  # encoder and decoder are Functional models, built when made
@@ -102,7 +101,7 @@ class VAE(keras.Model):
         code = self.sample_code([mean, log_var]) if training else mean
         return self.decoder(self._with_label(code, data)), mean, log_var
 
-    def terms(self, data):
+    def terms(self, data, training=False):
         """The loss and its two parts per image, averaged over the batch, for `data`.
 
         Validation samples the code too, so its loss is the (one-sample) negative ELBO.
@@ -117,25 +116,6 @@ class VAE(keras.Model):
         reconstruction = ops.mean(ops.sum(ops.reshape(per_pixel, (ops.shape(x)[0], -1)), axis=-1))
         kl = ops.mean(kl_divergence(mean, log_var))
         return {"loss": reconstruction + self.beta * kl, "reconstruction": reconstruction, "kl": kl}
-
-    def _report(self, terms):
-        for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            terms = self.terms(data)
-        grads = tape.gradient(terms["loss"], self.trainable_weights)
-        self.optimizer.apply(grads, self.trainable_weights)
-        return self._report(terms)
-
-    def test_step(self, data):
-        return self._report(self.terms(data))
-
-    @property
-    def metrics(self):
-        return list(self.trackers.values())
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "beta": self.beta,
