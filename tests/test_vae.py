@@ -44,3 +44,36 @@ def test_the_cvae_decoder_reads_the_digit():
     assert not np.allclose(images[0], images[1])  # same code, other digit, other image
     reconstruction, mean, _ = vae(batch(), training=False)
     assert reconstruction.shape == (6, 28, 28, 1) and mean.shape == (6, 2)
+
+
+def test_nearest_neighbour_accuracy_and_pca_on_known_clusters():
+    from mnistgen_tf.sweeps.seed003_vae import nearest_neighbour_accuracy, pca_2d
+
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((10, 5)) * 10
+    labels = np.repeat(np.arange(10), 50)
+    codes, reference = (centres[labels] + rng.standard_normal((500, 5)) for _ in range(2))
+    overall, per_class = nearest_neighbour_accuracy(codes, labels, reference, labels, k=5, chunk=64)
+    assert overall == 1.0 and per_class == [1.0] * 10  # far-apart clusters
+    shuffled, _ = nearest_neighbour_accuracy(codes, labels, reference, rng.permutation(labels), k=5)
+    assert shuffled < 0.3  # reference labels that mean nothing
+    flat = np.c_[rng.standard_normal(500) * 5, rng.standard_normal(500), np.zeros(500)]
+    projected = pca_2d(flat)
+    assert projected.shape == (500, 2) and abs(np.corrcoef(projected[:, 0], flat[:, 0])[0, 1]) > 0.99
+
+
+def test_seed003_vae_cell_measures_and_draws(tmp_path, mnist_available):
+    import json
+
+    from mnistgen_tf.cli import main
+
+    assert main(["sweep", "seed003_vae", "--quick", "--shard", "1/3", "--results", str(tmp_path)]) == 0
+    assert main(["figures", "--quick", "--results", str(tmp_path)]) == 0
+    (cell,) = (tmp_path / "quick" / "seed003_vae" / "cells").iterdir()
+    record = json.loads((cell / "cell.json").read_text())
+    assert cell.name == "fashion_mnist_z16_seed0" and list(record["per_class"])[8] == "Bag"
+    metrics = record["metrics"]
+    assert metrics["test_neg_elbo"] == pytest.approx(metrics["test_bce"] + metrics["test_kl"], rel=1e-4)
+    assert 0 <= metrics["knn_accuracy"] <= 1 and metrics["fid"] > metrics["fid_real_vs_real"]
+    for name in ("seed003_vae_losses.png", "seed003_vae_reconstructions.png", "seed003_vae_latent_map.png"):
+        assert (tmp_path / "quick" / "figures" / name).stat().st_size > 10_000
