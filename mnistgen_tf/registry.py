@@ -261,7 +261,8 @@ class GanOptions(TrainingOptions):
     latent_dim: int = option(100, "size of the generator's noise", minimum=1)
     epochs: int = option(50, "training epochs", minimum=1)
     batch_size: int = option(245, "training batch size", minimum=1)
-    beta_1: float = option(0.9, "Adam beta_1 of both networks (0.9: Keras's default, as the seed; DCGAN: 0.5)",
+    beta_1: float = option(0.9, "Adam beta_1 of both networks (0.9: Keras's default, which the seed, naming only the rate, "
+                                    "presumably kept; DCGAN: 0.5)",
                            minimum=0, maximum=0.999)
     real_label: float = option(0.9, "the discriminator's target for real images (0.9: the seed's label "
                                     "smoothing; 1: none)", above=0, maximum=1)

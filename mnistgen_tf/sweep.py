@@ -44,6 +44,7 @@ import shutil
 import time
 import zipfile
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 import numpy as np
 
@@ -135,7 +136,7 @@ class Experiment:
     settings_added: dict = field(default_factory=dict)
     # Reference numbers the cells are read against, computed when the table is written:
     # ``baseline(settings) -> (record for baseline.json, a note under the table)``.
-    baseline: object = None
+    baseline: Optional[Callable] = None
 
     def profile(self, quick=False):
         return self.profiles["quick" if quick else "full"]

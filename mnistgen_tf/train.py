@@ -152,10 +152,14 @@ def _check_run_dir(out_dir, config, resume, defaults):
     if not resume:
         raise MnistgenError(f"{out_dir} already holds a run; pass --resume to continue it or choose another --out")
     saved = read_json(path, "run config")
+    # More epochs may be added to a run, unless its learning-rate schedule is laid out over its epochs.
+    scheduled = saved.get("lr_schedule", "constant") != "constant"
     changed = sorted(k for k in set(saved) | set(config)
-                     if k != "epochs" and saved.get(k, defaults.get(k)) != config.get(k))
+                     if (k != "epochs" or scheduled) and saved.get(k, defaults.get(k)) != config.get(k))
     if changed:
-        raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: {', '.join(changed)}")
+        why = " (its learning-rate schedule is laid out over its epochs)" if "epochs" in changed else ""
+        raise MnistgenError(f"--resume with settings that differ from the run in {out_dir}: "
+                            f"{', '.join(changed)}{why}")
 
 
 def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto", **options):

@@ -45,10 +45,11 @@ def test_cosine_learning_rate_falls_from_the_rate_towards_zero():
 
 def test_every_epoch_logs_fid_and_draws_a_grid(tmp_path, mnist_available):
     run = tmp_path / "run"
-    train("gan", str(run), dataset="mnist", epochs=2, subset=200, latent_dim=8, batch_size=50, fid_samples=300,
+    trainer, _, _ = train("gan", str(run), dataset="mnist", epochs=2, subset=200, latent_dim=8, batch_size=50, fid_samples=300,
           lr_schedule="cosine", learning_rate=1e-3, verbose=0)
     rows = list(csv.DictReader(open(run / "history.csv")))
     assert [float(r["learning_rate"]) for r in rows] == [pytest.approx(1e-3), pytest.approx(5e-4)]
+    assert float(trainer.d_optimizer.learning_rate) == float(trainer.g_optimizer.learning_rate) == pytest.approx(5e-4)
     assert all(math.isfinite(float(r["fid"])) and float(r["fid"]) > 0 for r in rows)
     assert sorted(p.name for p in (run / "samples").iterdir()) == ["epoch_001.png", "epoch_002.png"]
 
@@ -71,3 +72,14 @@ def test_seed003_sweep_cell_measures_and_draws(tmp_path, mnist_available):
     assert (cell / "run" / "generator.keras").exists()  # small enough to keep
     for name in ("seed003_gan_losses.png", "seed003_gan_epochs.png", "seed003_gan_classes.png"):
         assert (tmp_path / "quick" / "figures" / name).stat().st_size > 10_000
+
+
+def test_a_scheduled_run_cannot_be_lengthened(tmp_path, mnist_available):
+    from mnistgen_tf.errors import MnistgenError
+
+    options = dict(dataset="mnist", subset=200, latent_dim=4, batch_size=50, fid_samples=0, verbose=0)
+    train("gan", str(tmp_path / "cosine"), epochs=1, lr_schedule="cosine", **options)
+    with pytest.raises(MnistgenError, match="epochs .*laid out over its epochs"):
+        train("gan", str(tmp_path / "cosine"), epochs=2, lr_schedule="cosine", resume=True, **options)
+    train("gan", str(tmp_path / "constant"), epochs=1, **options)
+    train("gan", str(tmp_path / "constant"), epochs=2, resume=True, **options)  # a constant rate may go on

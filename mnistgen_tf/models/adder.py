@@ -131,8 +131,9 @@ class Adder(TermsTrainer):
             target_code = ops.stop_gradient(self._encode(data["target"], training=False)[0])
             # Relative to the targets' variance: E's code space grows while it learns, and
             # a relative error stays comparable across epochs (it picks the saved epoch).
+            # (A batch of one has no variance: the small constant keeps it finite.)
             terms["l2_code"] = (ops.mean(ops.square(out["sum_code"] - target_code))
-                                / ops.mean(ops.var(target_code, axis=0)))
+                                / (ops.mean(ops.var(target_code, axis=0)) + 1e-6))
         w, l2_of_the_sum = self.loss_weights, terms["l2_sum" if self.sum_loss == "image" else "l2_code"]
         terms["loss"] = (w["image_weight"] * terms["l2_image"] + w["sum_weight"] * l2_of_the_sum
                          + w["kl_encoder_weight"] * terms["kl_encoder"] + w["kl_adder_weight"] * terms["kl_adder"])

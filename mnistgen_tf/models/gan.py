@@ -104,7 +104,11 @@ class DCGAN(keras.Model):
         return self.generator(z, training=training)
 
     def discriminator_loss(self, p_real, p_fake):
-        """Real images against `real_label`, fakes against 0, averaged (the seed's two half-batches)."""
+        """Real images against `real_label`, fakes against 0, averaged: one update on both halves.
+
+        (The classic Keras recipe makes two discriminator updates, one per half; the seed
+        does not say which it used.)
+        """
         return (bce(self.real_label, p_real) + bce(0.0, p_fake)) / 2
 
     def train_step(self, data):

@@ -2,13 +2,21 @@
 
 import keras
 import tensorflow as tf
+from keras import ops
+
+
+def _batch_size(data):
+    """The number of examples in a batch (a dict of arrays, or one array)."""
+    first = next(iter(data.values())) if isinstance(data, dict) else data
+    return ops.cast(ops.shape(first)[0], "float32")
 
 
 class TermsTrainer(keras.Model):
     """A model whose `terms(data, training)` returns a dict of scalar terms, one of them ``"loss"``.
 
     Training minimises ``loss`` with the compiled optimizer; every term is
-    logged as the epoch's mean (``val_`` prefixed on validation data).
+    logged as the epoch's mean over examples (``val_`` prefixed on validation
+    data), each batch weighted by its size as Keras's compiled metrics are.
     Subclasses call ``super().__init__(term_names, **kwargs)``.
     """
 
@@ -19,9 +27,9 @@ class TermsTrainer(keras.Model):
     def terms(self, data, training):
         raise NotImplementedError
 
-    def _report(self, terms):
+    def _report(self, terms, batch_size):
         for name, tracker in self.trackers.items():
-            tracker.update_state(terms[name])
+            tracker.update_state(terms[name], sample_weight=batch_size)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def train_step(self, data):
@@ -29,10 +37,10 @@ class TermsTrainer(keras.Model):
             terms = self.terms(data, training=True)
         grads = tape.gradient(terms["loss"], self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
-        return self._report(terms)
+        return self._report(terms, _batch_size(data))
 
     def test_step(self, data):
-        return self._report(self.terms(data, training=False))
+        return self._report(self.terms(data, training=False), _batch_size(data))
 
     @property
     def metrics(self):

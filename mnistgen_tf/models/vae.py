@@ -14,6 +14,9 @@ Loss per image, in nats::
 with the reconstruction summed over pixels: binary cross-entropy (``bce``;
 with ``beta = 1`` the loss is the negative ELBO) or the squared error
 ``‖x − x̂‖²`` (``l2``, seed 004's formula).  ``beta > 1`` is the β-VAE.
+On grey (not binarised) images the BCE cannot fall below the images' own
+entropy, so the loss is then a negative ELBO in name, not a bound on
+−log p(x).
 """
 
 import keras
