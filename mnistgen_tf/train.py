@@ -29,8 +29,11 @@ uninterrupted one.
 import csv
 import dataclasses
 import io
+import contextlib
 import math
 import os
+import signal
+import threading
 import time
 
 import keras
@@ -75,6 +78,46 @@ class EpochRecord(keras.callbacks.Callback):
         if self.state["checkpoint"] and os.path.exists(stale):
             os.remove(stale)
         self.state = state
+
+
+class Interrupted(keras.callbacks.Callback):
+    """Raises a Ctrl-C again at the next batch end if Python swallowed it.
+
+    A KeyboardInterrupt that lands while a finaliser (``__del__``, e.g. of a
+    TensorFlow iterator) runs is printed as "Exception ignored" and dropped;
+    the run would go on as if nothing was pressed.  `catch_ctrl_c` notes every
+    Ctrl-C, and this callback turns a noted one into a KeyboardInterrupt at a
+    point where it cannot be lost.
+    """
+
+    def __init__(self, pressed):
+        super().__init__()
+        self.pressed = pressed
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.pressed.is_set():
+            raise KeyboardInterrupt
+
+    on_test_batch_end = on_train_batch_end
+
+
+@contextlib.contextmanager
+def catch_ctrl_c():
+    """Inside: Ctrl-C raises KeyboardInterrupt as usual and is also noted in the yielded event."""
+    pressed = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield pressed  # signals reach the main thread only
+        return
+
+    def note_and_raise(signum, frame):
+        pressed.set()
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGINT, note_and_raise)
+    try:
+        yield pressed
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def history_csv(rows):
@@ -246,9 +289,11 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
         callbacks = [keras.callbacks.TerminateOnNaN(), *own, EpochRecord(out_dir, monitor, state)]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
-        model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, initial_epoch=state["epochs_done"],
-                  steps_per_epoch=data.steps_per_epoch(len(x_train), opts.batch_size),
-                  callbacks=callbacks, verbose=verbose, shuffle=False)  # the pipeline orders epochs
+        with catch_ctrl_c() as pressed:
+            model.fit(train_ds, validation_data=val_ds, epochs=opts.epochs, initial_epoch=state["epochs_done"],
+                      steps_per_epoch=data.steps_per_epoch(len(x_train), opts.batch_size),
+                      callbacks=[Interrupted(pressed), *callbacks], verbose=verbose,
+                      shuffle=False)  # the pipeline orders epochs
     state = read_state(out_dir)
     if state["epochs_done"] < opts.epochs:
         raise MnistgenError(f"training in {out_dir} stopped after {state['epochs_done']} of {opts.epochs} "

@@ -18,7 +18,7 @@ TINY = {
     "autoencoder": ["--decoder", "interpolate", "--latent-dim", "3", "--loss", "bce"],
     "adder": ["--kind", "generative", "--latent-dim", "3"],
     "vae": ["--latent-dim", "3", "--conditional", "--beta", "2"],
-    "gan": ["--latent-dim", "8", "--batch-size", "50", "--fid-samples", "100", "--lr-schedule", "cosine"],
+    "gan": ["--latent-dim", "8", "--batch-size", "50", "--fid-samples", "100"],
 }
 
 

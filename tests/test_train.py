@@ -156,3 +156,33 @@ def test_provenance_is_captured_once():
     record = provenance.record()
     assert record["started"] == first["started"] and "date" in record
     json.dumps(record)
+
+
+def test_a_swallowed_ctrl_c_still_stops_training():
+    import signal
+
+    import keras
+    import numpy as np
+
+    from mnistgen_tf.train import Interrupted, catch_ctrl_c
+
+    class SwallowedPress(keras.callbacks.Callback):  # as when the KeyboardInterrupt hit a __del__
+        def __init__(self, pressed):
+            super().__init__()
+            self.pressed, self.batches = pressed, 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches += 1
+            if self.batches == 2:
+                self.pressed.set()
+
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile("sgd", "mse")
+    before = signal.getsignal(signal.SIGINT)
+    with catch_ctrl_c() as pressed:
+        swallowed = SwallowedPress(pressed)
+        with pytest.raises(KeyboardInterrupt):
+            model.fit(np.zeros((40, 3)), np.zeros((40, 1)), batch_size=4, epochs=1, verbose=0,
+                      callbacks=[swallowed, Interrupted(pressed)])
+    assert swallowed.batches == 2  # stopped at the batch where the press was noted
+    assert signal.getsignal(signal.SIGINT) is before

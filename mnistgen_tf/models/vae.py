@@ -50,7 +50,7 @@ def build_encoder(latent_dim, conditional=False, name="encoder"):
         x = layers.Concatenate(name="with_label")([x, one_hot])
     x = layers.Dense(256, activation="relu", name="hidden")(x)
     outputs = [layers.Dense(latent_dim, name="z_mean")(x), layers.Dense(latent_dim, name="z_log_var")(x)]
-    return keras.Model(inputs, outputs, name=name)
+    return keras.Model(inputs if conditional else image, outputs, name=name)
 
 
 def build_decoder(latent_dim, conditional=False, name="decoder"):
@@ -67,7 +67,7 @@ def build_decoder(latent_dim, conditional=False, name="decoder"):
     for i, filters in enumerate((64, 32)):
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name=f"up{i + 1}")(x)
     image = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid", name="image")(x)
-    return keras.Model(inputs, image, name=name)
+    return keras.Model(inputs if conditional else z, image, name=name)
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")
