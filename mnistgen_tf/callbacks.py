@@ -11,7 +11,7 @@ import os
 import keras
 import numpy as np
 
-from mnistgen_tf.files import ensure_dir, tmp_name
+from mnistgen_tf.files import atomic_path, ensure_dir
 
 
 class EpochSamples(keras.callbacks.Callback):
@@ -42,13 +42,8 @@ class EpochSamples(keras.callbacks.Callback):
         folder = os.path.join(self.out_dir, "samples")
         ensure_dir(folder)
         path = os.path.join(folder, f"epoch_{epoch + 1:03d}.png")
-        tmp = tmp_name(path)
-        try:
+        with atomic_path(path) as tmp:
             save_grid_png(sample(sampler, self.grid, seed=self.seed), tmp)
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
         if self.fid_samples and logs is not None:
             logs["fid"] = self._fid(sampler)
 

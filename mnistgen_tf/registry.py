@@ -273,10 +273,8 @@ class GanOptions(TrainingOptions):
 
 
 def _gan_trainer(options, image_shape):
-    from mnistgen_tf.models.gan import IMAGE_SHAPE, DCGAN
+    from mnistgen_tf.models.gan import DCGAN
 
-    if tuple(image_shape) != IMAGE_SHAPE:
-        raise MnistgenError(f"the DCGAN makes {IMAGE_SHAPE} images; {options.dataset} has {tuple(image_shape)}")
     model = DCGAN(latent_dim=options.latent_dim, learning_rate=options.learning_rate, beta_1=options.beta_1,
                   real_label=options.real_label, seed=options.seed)
     model.build()
@@ -314,10 +312,8 @@ class VaeOptions(TrainingOptions):
 def _vae_trainer(options, image_shape):
     import keras
 
-    from mnistgen_tf.models.vae import IMAGE_SHAPE, VAE
+    from mnistgen_tf.models.vae import VAE
 
-    if tuple(image_shape) != IMAGE_SHAPE:
-        raise MnistgenError(f"the VAE makes {IMAGE_SHAPE} images; {options.dataset} has {tuple(image_shape)}")
     model = VAE(latent_dim=options.latent_dim, beta=options.beta, reconstruction=options.reconstruction,
                 conditional=options.conditional, seed=options.seed)
     model.build()

@@ -30,7 +30,7 @@ import keras
 import numpy as np
 
 from mnistgen_tf import data
-from mnistgen_tf.evaluate import to_uint8
+from mnistgen_tf.evaluate import class_means, to_uint8
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import stats_of_images
 from mnistgen_tf.metrics.frechet import FeatureStats, fid_from_stats
@@ -114,7 +114,7 @@ def class_mean_baseline(settings):
     """
     images, labels = data.load("mnist", "train")
     (x_train, y_train), _ = data.split_train_val(images, labels, settings["subset"])
-    means = np.stack([data.to_float(x_train[y_train == k]).mean(axis=0) for k in range(10)])
+    means = class_means(x_train, y_train)
     x, labels = _test_split(settings["test_images"])
     index, b = test_pairs(labels)
     classifier = ClassifierFeatures("mnist")
