@@ -59,12 +59,19 @@ def test_seed003_sweep_cell_measures_and_draws(tmp_path, mnist_available):
 
     from mnistgen_tf.cli import main
 
-    assert main(["sweep", "seed003_gan", "--quick", "--shard", "0/5", "--results", str(tmp_path)]) == 0
+    assert main(["sweep", "seed003_gan", "--quick", "--results", str(tmp_path)]) == 0
     assert main(["figures", "--quick", "--results", str(tmp_path)]) == 0
     cells = tmp_path / "quick" / "seed003_gan" / "cells"
-    (cell,) = cells.iterdir()
+    assert sorted(p.name for p in cells.iterdir()) == ["fashion_mnist_lr0.001_beta0.9_real0.9_constant_seed0",
+                                                       "fashion_mnist_lr0.001_beta0.9_real1.0_constant_seed0"]
+    cell, shorter = sorted(cells.iterdir())
     record = json.loads((cell / "cell.json").read_text())
-    assert cell.name == "fashion_mnist_lr0.001_beta0.9_real0.9_constant_seed0"
+    # The ablation runs fewer epochs; both are compared at the epoch every cell reaches.
+    short_record = json.loads((shorter / "cell.json").read_text())
+    assert (record["epochs"], short_record["epochs"]) == (2, 1)
+    first_epoch = next(csv.DictReader(open(shorter / "run" / "history.csv")))
+    assert short_record["metrics"]["fid_at_compare_epoch"] == pytest.approx(float(first_epoch["fid"]))
+    assert "epoch 1 FID (200)" in (tmp_path / "quick" / "seed003_gan" / "table.md").read_text()
     assert sum(record["class_histogram"].values()) == record["eval_samples"] == 300
     assert list(record["class_histogram"])[9] == "Ankle boot"
     metrics = record["metrics"]
