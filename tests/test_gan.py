@@ -1,7 +1,9 @@
 """Seed 003's DCGAN: shapes and ranges, label smoothing, the per-epoch grid, FID and learning rate."""
 
 import csv
+import importlib.util
 import math
+import os
 
 import keras
 import numpy as np
@@ -10,6 +12,8 @@ import pytest
 from mnistgen_tf.callbacks import EpochLearningRate
 from mnistgen_tf.models.gan import DCGAN, build_discriminator, build_generator, build_sampler
 from mnistgen_tf.train import train
+
+COMPARISON = os.path.join(os.path.dirname(__file__), "..", "experiments", "seed003_gan_vs_vae.py")
 
 
 def test_shapes_and_ranges():
@@ -79,6 +83,17 @@ def test_seed003_sweep_cell_measures_and_draws(tmp_path, mnist_available):
     assert (cell / "run" / "generator.keras").exists()  # small enough to keep
     for name in ("seed003_gan_losses.png", "seed003_gan_epochs.png", "seed003_gan_classes.png"):
         assert (tmp_path / "quick" / "figures" / name).stat().st_size > 10_000
+
+    # The GAN-vs-VAE table reads the cells back; the VAE's are missing here and say so.
+    spec = importlib.util.spec_from_file_location("seed003_gan_vs_vae", COMPARISON)
+    comparison = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(comparison)
+    assert comparison.main(["--quick", "--results", str(tmp_path)]) == 0
+    rows = list(csv.DictReader(open(tmp_path / "quick" / "seed003_gan_vs_vae.csv")))
+    assert [row["FID"] for row in rows] == [f"{record['metrics']['fid']:.2f}", f"{short_record['metrics']['fid']:.2f}"]
+    assert rows[1]["model"].endswith("no label smoothing, constant rate") and rows[0]["test BCE (nats)"] == ""
+    assert "not finished yet" in (tmp_path / "quick" / "seed003_gan_vs_vae.md").read_text()
+    assert comparison.main(["--quick", "--results", str(tmp_path / "empty")]) == 2
 
 
 def test_a_scheduled_run_cannot_be_lengthened(tmp_path, mnist_available):
