@@ -189,8 +189,8 @@ PIPELINES = {
     "label_to_image": lambda ex: ({"label": ex["label"]}, ex["image"]),
     # (image, image) for a compiled reconstruction loss: autoencoders.
     "image_to_image": lambda ex: (ex["image"], ex["image"]),
-    # {"image", "number", "target"} dicts: the adders' train_step.
-    "addition": lambda ex: {"image": ex["image"], "number": ex["number"], "target": ex["target"]},
+    # {"image", "number", "target", "sum"} dicts: the adders' train_step.
+    "addition": lambda ex: {"image": ex["image"], "number": ex["number"], "target": ex["target"], "sum": ex["sum"]},
 }
 
 

@@ -224,9 +224,10 @@ class AdderOptions(TrainingOptions):
     image_weight: float = option(0.1, "weight of the L2 reconstruction of the input image", minimum=0)
     sum_weight: float = option(1.0, "weight of the sum's L2 (see --sum-loss)",
                                minimum=0)
-    sum_loss: str = option("image", "where the sum's L2 is taken: image (the seed: against the target image) or "
-                                    "code (against the target's code, E held fixed; decodes sharp digits)",
-                           choices=("image", "code"))
+    sum_loss: str = option("image", "where the sum's L2 is taken: image (the seed: against the target image), "
+                                    "code (against the target's code, E held fixed; decodes sharp digits) or "
+                                    "class_code (against the running mean code of the target's digit)",
+                           choices=("image", "code", "class_code"))
     kl_encoder_weight: float = option(1e-5, "weight of the encoder's KL (vae, generative)", minimum=0)
     kl_adder_weight: float = option(1e-5, "weight of the adder's KL (generative)", minimum=0)
     balanced: bool = option(False, "draw the sums uniformly over 0-9 (the seed's balanced data) instead of "

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mnistgen_tf import data
-from mnistgen_tf.models.adder import KINDS, Adder, build_inference
+from mnistgen_tf.models.adder import KINDS, SUM_LOSSES, Adder, build_inference
 from mnistgen_tf.models.autoencoder import DECODERS, build_autoencoder, build_decoder, build_encoder
 from mnistgen_tf.sampling import add
 from mnistgen_tf.train import train
@@ -103,6 +103,41 @@ def test_the_code_loss_trains_p_alone_and_leaves_e_to_the_reconstruction():
     assert {"l2_code", "l2_sum"} <= {m.name for m in adder.metrics}
 
 
+def test_the_class_code_target_is_each_digits_running_mean_code(tmp_path):
+    from mnistgen_tf.models.adder import CLASS_CODE_DECAY
+
+    keras.utils.set_random_seed(0)
+    adder = Adder(kind="ae", latent_dim=3, sum_loss="class_code", seed=0)
+    adder.build()
+    rng = np.random.default_rng(0)
+
+    def batch(digits):
+        n = len(digits)
+        return {"image": rng.random((n, 28, 28, 1), np.float32), "number": np.zeros(n, np.float32),
+                "target": rng.random((n, 28, 28, 1), np.float32), "sum": np.array(digits, np.int32)}
+
+    first, second = batch([2, 2, 5, 2]), batch([2, 7])
+    codes = [adder.encoder(b["target"]).numpy() for b in (first, second)]
+    adder.terms(first, training=True)
+    stored = adder.class_codes.numpy()
+    np.testing.assert_allclose(stored[2], codes[0][[0, 1, 3]].mean(axis=0), rtol=1e-5)  # a first batch sets it
+    np.testing.assert_allclose(stored[5], codes[0][2], rtol=1e-5)
+    assert not stored[[0, 1, 3, 4, 6, 7, 8, 9]].any()  # digits not seen yet have none
+    adder.terms(second, training=True)
+    np.testing.assert_allclose(adder.class_codes.numpy()[2],
+                               CLASS_CODE_DECAY * stored[2] + (1 - CLASS_CODE_DECAY) * codes[1][0], rtol=1e-5)
+    np.testing.assert_allclose(adder.class_codes.numpy()[5], stored[5])  # absent from the batch: kept
+    before = adder.class_codes.numpy()
+    terms = adder.terms(second, training=False)  # validation reads the means and leaves them
+    np.testing.assert_array_equal(adder.class_codes.numpy(), before)
+    target = before[[2, 7]]
+    expected = np.mean((adder.number_adder([adder.encoder(second["image"]).numpy(), np.zeros((2, 1), np.float32)]).numpy() - target) ** 2)
+    assert float(terms["l2_code"]) == pytest.approx(expected / (np.mean(np.var(target, axis=0)) + 1e-6), rel=1e-4)
+    adder.save(tmp_path / "adder.keras")  # the means are weights: a checkpoint keeps them
+    reloaded = keras.models.load_model(tmp_path / "adder.keras")
+    np.testing.assert_array_equal(reloaded.class_codes.numpy(), before)
+
+
 def test_same_seed_same_weights_and_history(tmp_path, mnist_available):
     options = dict(decoder="upsample", latent_dim=2, loss="bce", epochs=2, subset=300, seed=5, verbose=0)
     first, _, _ = train("autoencoder", str(tmp_path / "a"), **options)
@@ -144,7 +179,7 @@ def test_adder_sweep_measures_every_test_pair(seed002_quick):
     cells = seed002_quick / "seed002_adder" / "cells"
     records = [json.loads((cells / name / "cell.json").read_text()) for name in sorted(os.listdir(cells))]
     assert sorted((r["settings"]["kind"], r["settings"]["sum_loss"]) for r in records) == [
-        ("ae", "code"), ("ae", "image"), ("generative", "image")]
+        ("ae", "class_code"), ("ae", "code"), ("ae", "image"), ("generative", "image")]
     _, labels = data.load("mnist", "test")
     for record in records:
         metrics = record["metrics"]
@@ -169,6 +204,7 @@ def test_the_registry_offers_the_models_choices():
 
     assert choices(AutoencoderOptions, "decoder") == choices(AdderOptions, "decoder") == DECODERS
     assert choices(AdderOptions, "kind") == KINDS
+    assert choices(AdderOptions, "sum_loss") == SUM_LOSSES
 
 
 def test_add_writes_the_sum_and_says_what_it_reads(tmp_path, capsys, mnist_available):

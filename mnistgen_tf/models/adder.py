@@ -33,6 +33,13 @@ reason is measured in `sweeps.seed002_adder`: the target is a random image of
 digit a + b, so the image L2 is minimised by the blurry mean image of that
 digit, which the classifier often misreads; the mean *code* of a digit
 decodes to a sharp digit instead.
+
+``sum_loss="class_code"`` aims P at that mean code directly: the target is
+the running mean of E's codes of the training targets of digit a + b (an
+exponential moving average over batches, kept with the weights), the
+expectation of the ``"code"`` target over the random draw of the target
+image.  Same minimiser, without the draw's noise, which otherwise drowns the
+signal P learns the digit from (batches then carry the digit ``sum``).
 """
 
 import keras
@@ -44,7 +51,8 @@ from mnistgen_tf.models.autoencoder import IMAGE_SHAPE, build_decoder, build_enc
 from mnistgen_tf.models.terms import TermsTrainer
 
 KINDS = ("ae", "vae", "generative")
-SUM_LOSSES = ("image", "code")
+SUM_LOSSES = ("image", "code", "class_code")
+CLASS_CODE_DECAY = 0.99  # per batch: about 100 batches of targets in each digit's running mean
 TERMS = ("loss", "l2_image", "l2_sum", "kl_encoder", "kl_adder")
 
 
@@ -77,7 +85,7 @@ class Adder(TermsTrainer):
 
     def __init__(self, kind="ae", latent_dim=7, decoder="convtranspose", image_weight=0.1, sum_weight=1.0,
                  kl_encoder_weight=1e-5, kl_adder_weight=1e-5, sum_loss="image", seed=None, **kwargs):
-        super().__init__(TERMS + (("l2_code",) if sum_loss == "code" else ()), **kwargs)
+        super().__init__(TERMS + (("l2_code",) if sum_loss != "image" else ()), **kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
         if sum_loss not in SUM_LOSSES:
@@ -91,6 +99,11 @@ class Adder(TermsTrainer):
         self.number_adder = build_number_adder(latent_dim, variational=kind == "generative")
         self.sample_code = GaussianSample(seed, name="sample_code")
         self.sample_sum = GaussianSample(None if seed is None else seed + 1, name="sample_sum")
+        if sum_loss == "class_code":  # the running mean code of each digit, and whether it has one yet
+            self.class_codes = self.add_weight(shape=(10, latent_dim), initializer="zeros", trainable=False,
+                                               name="class_codes")
+            self.class_seen = self.add_weight(shape=(10, 1), initializer="zeros", trainable=False,
+                                              name="class_seen")
 
     def build(self, input_shape=None):
         self.built = True  # the three parts are Functional models, built when made
@@ -101,12 +114,12 @@ class Adder(TermsTrainer):
         While training, a variational encoder's code is sampled; otherwise its
         mean is used, as in the inference model, so validation measures the
         model that is saved.  The generative kind's adder always samples.
-        With ``sum_loss="code"`` P reads the code through a stop-gradient.
+        With a code-space sum loss P reads the code through a stop-gradient.
         """
         zero = ops.zeros(())
         code, kl_encoder = self._encode(inputs["image"], training)
         number = ops.reshape(ops.cast(inputs["number"], "float32"), (-1, 1))
-        adder_input = ops.stop_gradient(code) if self.sum_loss == "code" else code
+        adder_input = code if self.sum_loss == "image" else ops.stop_gradient(code)
         if self.kind == "generative":
             mean, log_var = self.number_adder([adder_input, number])
             total, kl_adder = self.sample_sum([mean, log_var]), ops.mean(kl_divergence(mean, log_var))
@@ -127,8 +140,10 @@ class Adder(TermsTrainer):
         terms = {"l2_image": ops.mean(ops.square(out["reconstruction"] - data["image"])),
                  "l2_sum": ops.mean(ops.square(out["sum_image"] - data["target"])),
                  "kl_encoder": out["kl_encoder"], "kl_adder": out["kl_adder"]}
-        if self.sum_loss == "code":  # the target's code: the mean for a variational encoder, never trained by P
+        if self.sum_loss != "image":  # the target's code: the mean for a variational encoder, never trained by P
             target_code = ops.stop_gradient(self._encode(data["target"], training=False)[0])
+            if self.sum_loss == "class_code":
+                target_code = self._class_code(target_code, data["sum"], training)
             # Relative to the targets' variance: E's code space grows while it learns, and
             # a relative error stays comparable across epochs (it picks the saved epoch).
             # (A batch of one has no variance: the small constant keeps it finite.)
@@ -138,6 +153,20 @@ class Adder(TermsTrainer):
         terms["loss"] = (w["image_weight"] * terms["l2_image"] + w["sum_weight"] * l2_of_the_sum
                          + w["kl_encoder_weight"] * terms["kl_encoder"] + w["kl_adder_weight"] * terms["kl_adder"])
         return terms
+
+    def _class_code(self, target_code, digit, training):
+        """The running mean code of each example's target digit, first updated with this batch when training."""
+        one_hot = ops.one_hot(ops.cast(digit, "int32"), 10)  # (batch, 10)
+        if training:
+            counts = ops.expand_dims(ops.sum(one_hot, axis=0), -1)  # (10, 1)
+            batch_means = ops.matmul(ops.transpose(one_hot), target_code) / ops.maximum(counts, 1.0)
+            # A digit's first batch sets its mean; later ones move it by 1 - decay; absent digits keep theirs.
+            decay = ops.where(self.class_seen > 0, CLASS_CODE_DECAY, 0.0)
+            updated = decay * self.class_codes + (1.0 - decay) * batch_means
+            present = counts > 0
+            self.class_codes.assign(ops.where(present, updated, self.class_codes))
+            self.class_seen.assign(ops.maximum(self.class_seen, ops.cast(present, "float32")))
+        return ops.matmul(one_hot, self.class_codes)
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "latent_dim": self.latent_dim,
