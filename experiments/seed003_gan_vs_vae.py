@@ -83,8 +83,8 @@ def markdown(rows, missing, command):
               "against the same reference (the floor of FID at that size). Classifier score: "
               "exp E KL(p(y|x) || p(y)) under the same classifier (1 to 10).",
               "- The GAN samples its last epoch's generator; the VAE decodes N(0, I) codes. Test BCE: the VAE's "
-              "reconstruction error summed over the 784 pixels, mean over the test split, through the posterior "
-              "mean; -ELBO adds the KL.",
+              "reconstruction error summed over the 784 pixels, mean over the test split, one sampled code per "
+              "image (as in its training loss); -ELBO adds the KL.",
               "- s / epoch: the last training session of the cell, on a shared 2-core CPU beside other jobs "
               "(`timing.csv` of each sweep): an order of magnitude, not a benchmark.",
               "- Each row's source: `seed003_gan/cells/<cell>/cell.json` or `seed003_vae/cells/<cell>/cell.json`.",
