@@ -328,6 +328,49 @@ def _vae_generator(trainer, options):
     return build_generator(trainer)
 
 
+@dataclasses.dataclass(frozen=True)
+class DdpmOptions(TrainingOptions):
+    dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
+    schedule: str = option("linear", "noise schedule of the T steps: linear (Ho et al.) or cosine (Nichol & "
+                                     "Dhariwal)", choices=("linear", "cosine"))
+    timesteps: int = option(1000, "T, the steps of the forward process", minimum=2)
+    base_channels: int = option(32, "channels of the U-Net's first level (then 2x, 2x); a multiple of 8",
+                                minimum=8)
+    sample_steps: int = option(50, "reverse steps of the saved generator (at most T)", minimum=1)
+    eta: float = option(0.0, "the saved generator's sampler: 0 = DDIM (deterministic), 1 = DDPM (with "
+                             "--sample-steps T, Ho et al.'s sampler)", minimum=0, maximum=1)
+    epochs: int = option(20, "training epochs", minimum=1)
+    batch_size: int = option(128, "training batch size", minimum=1)
+    learning_rate: float = option(2e-4, "Adam learning rate (2e-4: Ho et al.)", above=0)
+
+    def __post_init__(self):  # checks across options, before anything is built or written
+        if self.base_channels % 8:
+            raise MnistgenError(f"base_channels must be a multiple of 8 (group normalisation), got "
+                                f"{self.base_channels}")
+        if self.sample_steps > self.timesteps:
+            raise MnistgenError(f"sample_steps must be at most timesteps ({self.timesteps}), got "
+                                f"{self.sample_steps}")
+
+
+def _ddpm_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.ddpm import DDPM
+
+    model = DDPM(schedule=options.schedule, timesteps=options.timesteps, base_channels=options.base_channels,
+                 seed=options.seed)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    return model
+
+
+def _ddpm_sampler(trainer, options):
+    from mnistgen_tf.models.ddpm import build_sampler
+
+    return build_sampler(trainer.unet, trainer.schedule, trainer.timesteps, options.sample_steps, options.eta,
+                         seed=options.seed)
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -379,6 +422,15 @@ FAMILIES = {family.name: family for family in (
                     "--conditional gives the CVAE. The saved generator is the decoder (inputs z and, "
                     "conditional, label); the saved epoch is the one with the lowest validation loss.",
         options=VaeOptions, data="images", build=_vae_trainer, generator=_vae_generator,
+    ),
+    Family(
+        name="ddpm",
+        summary="denoising diffusion (DDPM) with DDIM sampling (seed 004)",
+        description="Train a DDPM: a U-Net learns the noise added by the forward process q(x_t|x_0) over T "
+                    "steps (linear or cosine schedule). The saved generator runs the reverse chain inside "
+                    "the model: --sample-steps 50 --eta 0 (DDIM, the default) or --sample-steps 1000 --eta 1 "
+                    "(Ho et al.'s sampler); its input z is x_T.",
+        options=DdpmOptions, data="images", build=_ddpm_trainer, generator=_ddpm_sampler,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -19,6 +19,7 @@ TINY = {
     "adder": ["--kind", "generative", "--latent-dim", "3"],
     "vae": ["--latent-dim", "3", "--conditional", "--beta", "2"],
     "gan": ["--latent-dim", "8", "--batch-size", "50", "--fid-samples", "100"],
+    "ddpm": ["--timesteps", "20", "--base-channels", "8", "--sample-steps", "4", "--batch-size", "50"],
 }
 
 
