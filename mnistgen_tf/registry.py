@@ -371,6 +371,36 @@ def _ddpm_sampler(trainer, options):
                          seed=options.seed)
 
 
+@dataclasses.dataclass(frozen=True)
+class VqvaeOptions(TrainingOptions):
+    dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
+    num_embeddings: int = option(64, "K, the codebook's size", minimum=2)
+    embedding_dim: int = option(16, "D, the size of each codebook vector", minimum=1)
+    commitment: float = option(0.25, "beta, weight of the commitment term", minimum=0)
+    ema: bool = option(False, "update the codebook by moving averages instead of its loss term")
+    prior_filters: int = option(64, "filters of the PixelCNN prior", minimum=1)
+    epochs: int = option(20, "training epochs", minimum=1)
+    batch_size: int = option(128, "training batch size", minimum=1)
+
+
+def _vqvae_trainer(options, image_shape):
+    import keras
+
+    from mnistgen_tf.models.vqvae import VQVAE
+
+    model = VQVAE(num_embeddings=options.num_embeddings, embedding_dim=options.embedding_dim,
+                  commitment=options.commitment, ema=options.ema, prior_filters=options.prior_filters)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
+    return model
+
+
+def _vqvae_sampler(trainer, options):
+    from mnistgen_tf.models.vqvae import build_sampler
+
+    return build_sampler(trainer)
+
+
 FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
@@ -431,6 +461,15 @@ FAMILIES = {family.name: family for family in (
                     "the model: --sample-steps 50 --eta 0 (DDIM, the default) or --sample-steps 1000 --eta 1 "
                     "(Ho et al.'s sampler); its input z is x_T.",
         options=DdpmOptions, data="images", build=_ddpm_trainer, generator=_ddpm_sampler,
+    ),
+    Family(
+        name="vqvae",
+        summary="VQ-VAE with a PixelCNN prior over its codes (seed 004)",
+        description="Train a VQ-VAE (codebook, straight-through gradient, codebook and commitment terms; "
+                    "--ema for moving-average codebook updates) and, in the same steps, a PixelCNN prior over "
+                    "its 7x7 grid of code indices. The saved generator draws a grid from the prior inside the "
+                    "model and decodes it; its input z (7, 7, K) fixes the draw.",
+        options=VqvaeOptions, data="images", build=_vqvae_trainer, generator=_vqvae_sampler,
     ),
 )}
 assert all(family.data in PIPELINES for family in FAMILIES.values())

@@ -19,6 +19,7 @@ TINY = {
     "adder": ["--kind", "generative", "--latent-dim", "3"],
     "vae": ["--latent-dim", "3", "--conditional", "--beta", "2"],
     "gan": ["--latent-dim", "8", "--batch-size", "50", "--fid-samples", "100"],
+    "vqvae": ["--num-embeddings", "8", "--embedding-dim", "4", "--prior-filters", "8", "--ema", "--batch-size", "50"],
     "ddpm": ["--timesteps", "20", "--base-channels", "8", "--sample-steps", "4", "--batch-size", "50"],
 }
 

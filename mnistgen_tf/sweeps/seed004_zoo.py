@@ -39,18 +39,19 @@ MODELS = {
     "beta_vae": ("vae", {"latent_dim": CODE, "beta": 4.0}),
     "cvae": ("vae", {"latent_dim": CODE, "conditional": True}),
     "gan": ("gan", {"dataset": "mnist", "learning_rate": 2e-4, "beta_1": 0.5, "fid_samples": 0}),
+    "vqvae": ("vqvae", {"num_embeddings": 64, "embedding_dim": 16}),
     "ddpm": ("ddpm", {"schedule": "linear", "sample_steps": 50, "eta": 0.0}),
 }
 # The quick profile's stand-ins: the same families, tiny.
 SMALL = {
     "ae": {"latent_dim": 3}, "vae": {"latent_dim": 3}, "beta_vae": {"latent_dim": 3}, "cvae": {"latent_dim": 3},
-    "gan": {"latent_dim": 8, "batch_size": 50},
+    "gan": {"latent_dim": 8, "batch_size": 50}, "vqvae": {"num_embeddings": 8, "embedding_dim": 4, "prior_filters": 8},
     "ddpm": {"timesteps": 20, "base_channels": 8, "sample_steps": 4},
 }
 FULL = Profile(
     settings={"model": "ae", "epochs": 10, "subset": None, "seed": 0, "eval_samples": 10_000, "chain_samples": 1000,
               "chain_steps": 1000, "small": False},
-    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 10), ("beta_vae", 10), ("ddpm", 20),
+    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 10), ("beta_vae", 10), ("vqvae", 20), ("ddpm", 20),
                                   ("gan", 20))},),
 )
 QUICK = Profile(
@@ -61,7 +62,8 @@ QUICK = Profile(
 
 
 def _reconstruction_metrics(family, trainer, x, labels):
-    """Test reconstruction MSE per pixel (posterior mean for VAEs) and, for VAEs, the test −ELBO terms."""
+    """Test reconstruction MSE per pixel (posterior mean for VAEs); for VAEs the test −ELBO terms, for the
+    VQ-VAE the codebook's use over the test codes (perplexity, codes never used)."""
     if family == "autoencoder":
         return {"test_mse": float(np.mean((trainer.predict(x, batch_size=500, verbose=0) - x) ** 2))}
     if family == "vae":
@@ -70,6 +72,13 @@ def _reconstruction_metrics(family, trainer, x, labels):
         terms = trainer.evaluate(batches, batch_size=500, verbose=0, return_dict=True)
         return {"test_mse": float(np.mean((reconstructions - x) ** 2)),
                 "test_neg_elbo": terms["reconstruction"] + terms["kl"], "test_kl": terms["kl"]}
+    if family == "vqvae":
+        from mnistgen_tf.models.vqvae import code_usage
+
+        reconstructions, indices = (np.asarray(t) for t in trainer.predict({"image": x}, batch_size=500, verbose=0))
+        perplexity, dead = code_usage(indices, trainer.num_embeddings)
+        return {"test_mse": float(np.mean((reconstructions - x) ** 2)), "codebook_perplexity": perplexity,
+                "dead_codes": dead}
     return {}
 
 
@@ -137,6 +146,8 @@ COLUMNS = (
     Column("label accuracy", "metrics.label_accuracy", ".4f"),
     Column("test MSE", "metrics.test_mse", ".4f"),
     Column("test -ELBO (nats)", "metrics.test_neg_elbo", ".2f"),
+    Column("codebook perplexity", "metrics.codebook_perplexity", ".1f"),
+    Column("dead codes", "metrics.dead_codes"),
     Column("{chain_steps}-step chain: FID ({chain_samples})", "metrics.chain_fid", ".2f"),
     Column("its real vs real", "metrics.chain_fid_real_vs_real", ".2f"),
     Column("its s / 1,000", "metrics.chain_sampling_seconds_per_1000", ".1f"),
@@ -179,6 +190,8 @@ EXPERIMENT = Experiment(
         "s / epoch: the cell's last training session; s / 1,000 samples: drawing the evaluation samples in "
         "batches of 500, compilation included; both on a shared 2-core CPU beside other jobs, so read ratios "
         "of an order of magnitude, not small differences (`timing.csv`).",
+        "VQ-VAE: 7x7 grid of codes from a codebook of 64 vectors of 16, PixelCNN prior; perplexity: exp of the "
+        "entropy of the codes' use over the test images' grids (64 if all equally used); dead: never used.",
         "Autoencoder-type models: code size 16; test MSE per pixel through the code (the posterior mean for "
         "VAEs); test -ELBO: BCE summed over pixels plus KL with one sampled code (for the beta-VAE the KL "
         "counted once, so it is comparable). AE samples: its decoder fed N(0, I) codes, the seed's goal.",
