@@ -1,0 +1,115 @@
+"""Seed 004's diffusion study: linear against cosine noise schedule, FID against sampling steps.
+
+One DDPM per schedule (T = 1000, the zoo's U-Net), then the same trained
+network behind several samplers (`models.ddpm.with_sampler`): DDIM (η = 0)
+with 10, 50 and 1,000 steps and Ho et al.'s DDPM chain (η = 1, 1,000
+steps).  Every sampler draws the same number of images, scored by
+FID[mnist-cnn] against the test split beside the real-vs-real FID at that
+size, and timed.  The seed's question: does the nonlinear (cosine) schedule
+beat the linear one ("liniowy vs nieliniowy"), and how many steps does
+sampling need?
+"""
+
+import time
+
+import keras
+import numpy as np
+
+from mnistgen_tf.evaluate import to_uint8
+from mnistgen_tf.metrics.features import ClassifierFeatures
+from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
+from mnistgen_tf.metrics.frechet import fid_from_stats
+from mnistgen_tf.sampling import sample
+from mnistgen_tf.sweep import Column, Experiment, Profile, train_cell
+
+NAME = "seed004_ddpm"
+# (name, steps, eta): the samplers every cell is scored with.
+SAMPLERS = (("ddim10", 10, 0.0), ("ddim50", 50, 0.0), ("ddim1000", 1000, 0.0), ("ddpm1000", 1000, 1.0))
+
+FULL = Profile(
+    settings={"dataset": "mnist", "schedule": "linear", "timesteps": 1000, "epochs": 20, "subset": None, "seed": 0,
+              "eval_samples": 2000},
+    grids=({"schedule": ("linear", "cosine")},),
+)
+QUICK = Profile(
+    settings={**FULL.settings, "timesteps": 20, "base_channels": 8, "sample_steps": 4, "epochs": 1, "subset": 300,
+              "eval_samples": 50},
+    grids=FULL.grids,
+)
+
+
+def _samplers(timesteps):
+    """`SAMPLERS` with their steps capped at T (the quick profile's T is small)."""
+    return [(name, min(steps, timesteps), eta) for name, steps, eta in SAMPLERS]
+
+
+def run_ddpm_cell(cell_dir, settings, verbose=0):
+    """Train (resuming) one DDPM and score it under every sampler; returns ``(record, arrays)``."""
+    from mnistgen_tf.models.ddpm import with_sampler
+
+    settings = dict(settings)
+    n = settings.pop("eval_samples")
+    cell = train_cell("ddpm", cell_dir, settings, verbose)
+    classifier = ClassifierFeatures("mnist")
+    distance, _, reference = real_baseline("mnist", classifier, n, "test")
+    metrics, arrays = {"fid_real_vs_real": distance}, {}
+    for name, steps, eta in _samplers(settings["timesteps"]):
+        started = time.perf_counter()
+        images = sample(with_sampler(cell.generator, steps, eta), n, seed=settings["seed"] + 3)
+        metrics[f"{name}_seconds_per_1000"] = (time.perf_counter() - started) * 1000 / n
+        metrics[f"{name}_fid"] = fid_from_stats(stats_of_images(images, classifier), reference)
+        metrics[f"{name}_classifier_score"] = classifier.score(images)
+        arrays[f"samples_{name}"] = to_uint8(images[:36])
+    record = {"metrics": metrics, "extractor": classifier.name, "eval_samples": n, "epochs": cell.config["epochs"],
+              "train_images": cell.run_info["train_images"], "parameters": cell.run_info["parameters"],
+              "final_loss": cell.history[-1]["loss"], "final_val_loss": cell.history[-1]["val_loss"],
+              "timing": cell.timing}
+    keras.backend.clear_session()
+    return record, arrays
+
+
+COLUMNS = (
+    (Column("schedule", "settings.schedule"), Column("final val loss", "final_val_loss", ".4f"))
+    + tuple(Column(f"{name}: FID", f"metrics.{name}_fid", ".2f") for name, _, _ in SAMPLERS)
+    + (Column("real vs real ({eval_samples})", "metrics.fid_real_vs_real", ".2f"),)
+    + tuple(Column(f"{name}: s / 1,000", f"metrics.{name}_seconds_per_1000", ".1f") for name, _, _ in SAMPLERS)
+)
+
+
+def draw_steps(results, path):
+    """FID against the number of sampling steps, one line per schedule (DDIM), the DDPM chain as a point."""
+    from mnistgen_tf.figures import plt, write_png
+
+    records = results.records
+    if not records:
+        return False
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    timesteps = results.profile.settings["timesteps"]
+    for record in records:
+        ddim = [(steps, record["metrics"][f"{name}_fid"]) for name, steps, eta in _samplers(timesteps) if eta == 0]
+        line, = ax.semilogx(*zip(*ddim), "o-", label=f"{record['settings']['schedule']}, DDIM")
+        ax.plot([timesteps], [record["metrics"]["ddpm1000_fid"]], "s", color=line.get_color(),
+                label=f"{record['settings']['schedule']}, DDPM chain")
+    ax.axhline(records[0]["metrics"]["fid_real_vs_real"], color="k", lw=0.8, ls="--", label="real vs real")
+    ax.set(xlabel="sampling steps", ylabel=f"FID[mnist-cnn], {records[0]['eval_samples']} samples")
+    ax.legend(fontsize=7)
+    write_png(fig, path)
+    return True
+
+
+EXPERIMENT = Experiment(
+    name=NAME,
+    title="Seed 004: DDPM, linear against cosine schedule, FID against sampling steps",
+    profiles={"full": FULL, "quick": QUICK},
+    run_cell=run_ddpm_cell,
+    columns=COLUMNS,
+    id_labels=(("", "schedule"), ("seed", "seed")),
+    figures=(("seed004_ddpm_steps.png", draw_steps),),
+    notes=(
+        "One U-Net per schedule (T = {timesteps}, {epochs} epochs); every sampler draws {eval_samples} images "
+        "from the same x_T seeds: ddimS = DDIM (eta 0) over S evenly spaced steps, ddpm1000 = Ho et al.'s "
+        "chain (eta 1) over all steps. FID[mnist-cnn] against the test split; real vs real: as many training "
+        "images against the same reference.",
+        "s / 1,000: sampling time on a shared 2-core CPU, compilation included (`timing.csv` names the machine).",
+    ),
+)
