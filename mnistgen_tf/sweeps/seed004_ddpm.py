@@ -13,7 +13,6 @@ sampling need?
 import time
 
 import keras
-import numpy as np
 
 from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.metrics.features import ClassifierFeatures
