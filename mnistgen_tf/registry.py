@@ -306,6 +306,9 @@ class VaeOptions(TrainingOptions):
     reconstruction: str = option("bce", "reconstruction term summed over pixels: bce (with beta 1 the loss is the "
                                         "negative ELBO) or l2 (squared error)", choices=("bce", "l2"))
     conditional: bool = option(False, "condition encoder and decoder on the digit (CVAE)")
+    width: int = option(1, "multiplier of the networks' filters and hidden units (1: 32/64 filters, 256 units)",
+                        minimum=1)
+    depth: int = option(1, "convolutions per resolution in encoder and decoder (1: one strided each)", minimum=1)
     epochs: int = option(30, "training epochs", minimum=1)
     batch_size: int = option(128, "training batch size", minimum=1)
 
@@ -316,7 +319,7 @@ def _vae_trainer(options, image_shape):
     from mnistgen_tf.models.vae import VAE
 
     model = VAE(latent_dim=options.latent_dim, beta=options.beta, reconstruction=options.reconstruction,
-                conditional=options.conditional, seed=options.seed)
+                conditional=options.conditional, width=options.width, depth=options.depth, seed=options.seed)
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
     return model

@@ -66,3 +66,17 @@ def test_the_ddpm_study_scores_every_sampler(tmp_path, mnist_available):
     for name in ("ddim10", "ddim50", "ddim1000", "ddpm1000"):
         assert metrics[f"{name}_fid"] > metrics["fid_real_vs_real"] > 0 and metrics[f"{name}_seconds_per_1000"] > 0
     assert (tmp_path / "quick" / "figures" / "seed004_ddpm_steps.png").stat().st_size > 10_000
+
+
+def test_the_structure_study_changes_one_thing_per_cell(tmp_path, mnist_available):
+    from mnistgen_tf.cli import main
+
+    assert main(["sweep", "seed004_structure", "--quick", "--results", str(tmp_path)]) == 0
+    cells = tmp_path / "quick" / "seed004_structure" / "cells"
+    records = {p.name: json.loads((p / "cell.json").read_text()) for p in cells.iterdir()}
+    assert sorted(records) == ["z2_depth1_width1_lr0.001_seed0", "z8_depth1_width2_lr0.001_seed0",
+                               "z8_depth2_width1_lr0.001_seed0"]
+    params = {name: r["parameters"] for name, r in records.items()}
+    base_like = params["z2_depth1_width1_lr0.001_seed0"]
+    assert params["z8_depth2_width1_lr0.001_seed0"] > base_like and params["z8_depth1_width2_lr0.001_seed0"] > base_like
+    assert all(r["metrics"]["fid"] > 0 and r["metrics"]["test_mse"] > 0 for r in records.values())

@@ -36,36 +36,44 @@ def _label_input():
     return label, layers.CategoryEncoding(10, output_mode="one_hot", name="one_hot")(label)
 
 
-def build_encoder(latent_dim, conditional=False, name="encoder"):
-    """Image (and digit) -> the mean and log-variance of q(z | x)."""
+def build_encoder(latent_dim, conditional=False, width=1, depth=1, name="encoder"):
+    """Image (and digit) -> the mean and log-variance of q(z | x).
+
+    ``width`` multiplies the filters and hidden units; ``depth`` is the number
+    of convolutions per resolution (the first of each strided).
+    """
     image = keras.Input(IMAGE_SHAPE, name="image")
     x = image
-    for i, filters in enumerate((32, 64)):
+    for i, filters in enumerate((32 * width, 64 * width)):
         x = layers.Conv2D(filters, 3, strides=2, padding="same", activation="relu", name=f"conv{i + 1}")(x)
+        for j in range(1, depth):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"conv{i + 1}_{j + 1}")(x)
     x = layers.Flatten(name="flatten")(x)
     inputs = [image]
     if conditional:
         label, one_hot = _label_input()
         inputs.append(label)
         x = layers.Concatenate(name="with_label")([x, one_hot])
-    x = layers.Dense(256, activation="relu", name="hidden")(x)
+    x = layers.Dense(256 * width, activation="relu", name="hidden")(x)
     outputs = [layers.Dense(latent_dim, name="z_mean")(x), layers.Dense(latent_dim, name="z_log_var")(x)]
     return keras.Model(inputs if conditional else image, outputs, name=name)
 
 
-def build_decoder(latent_dim, conditional=False, name="decoder"):
-    """Code ``z`` (and ``label``) -> a 28×28×1 image in (0, 1)."""
+def build_decoder(latent_dim, conditional=False, width=1, depth=1, name="decoder"):
+    """Code ``z`` (and ``label``) -> a 28×28×1 image in (0, 1); `width` and `depth` as the encoder's."""
     z = keras.Input((latent_dim,), name="z")
     x, inputs = z, [z]
     if conditional:
         label, one_hot = _label_input()
         inputs.append(label)
         x = layers.Concatenate(name="with_label")([z, one_hot])
-    x = layers.Dense(256, activation="relu", name="hidden")(x)
-    x = layers.Dense(64 * 7 * 7, activation="relu", name="grow")(x)
-    x = layers.Reshape((7, 7, 64), name="grid")(x)
-    for i, filters in enumerate((64, 32)):
+    x = layers.Dense(256 * width, activation="relu", name="hidden")(x)
+    x = layers.Dense(64 * width * 7 * 7, activation="relu", name="grow")(x)
+    x = layers.Reshape((7, 7, 64 * width), name="grid")(x)
+    for i, filters in enumerate((64 * width, 32 * width)):
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", activation="relu", name=f"up{i + 1}")(x)
+        for j in range(1, depth):
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"up{i + 1}_{j + 1}")(x)
     image = layers.Conv2DTranspose(1, 3, padding="same", activation="sigmoid", name="image")(x)
     return keras.Model(inputs if conditional else z, image, name=name)
 
@@ -79,17 +87,19 @@ class VAE(TermsTrainer):
         beta: weight of the KL (1: the VAE; above 1: the β-VAE).
         reconstruction: ``"bce"`` or ``"l2"``, summed over pixels.
         conditional: condition encoder and decoder on the digit (the CVAE).
+        width, depth: the networks' size (`build_encoder`); 1 and 1 are seed 003's.
         seed: seed of the sampled codes.
     """
 
-    def __init__(self, latent_dim=16, beta=1.0, reconstruction="bce", conditional=False, seed=None, **kwargs):
+    def __init__(self, latent_dim=16, beta=1.0, reconstruction="bce", conditional=False, width=1, depth=1, seed=None,
+                 **kwargs):
         super().__init__(TERMS, **kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         self.latent_dim, self.beta, self.reconstruction = latent_dim, beta, reconstruction
-        self.conditional, self.seed = conditional, seed
-        self.encoder = build_encoder(latent_dim, conditional)
-        self.decoder = build_decoder(latent_dim, conditional)
+        self.conditional, self.width, self.depth, self.seed = conditional, width, depth, seed
+        self.encoder = build_encoder(latent_dim, conditional, width, depth)
+        self.decoder = build_decoder(latent_dim, conditional, width, depth)
         self.sample_code = GaussianSample(seed, name="sample_code")
 
     def build(self, input_shape=None):
@@ -122,7 +132,8 @@ class VAE(TermsTrainer):
 
     def get_config(self):
         return {**super().get_config(), "latent_dim": self.latent_dim, "beta": self.beta,
-                "reconstruction": self.reconstruction, "conditional": self.conditional, "seed": self.seed}
+                "reconstruction": self.reconstruction, "conditional": self.conditional, "width": self.width,
+                "depth": self.depth, "seed": self.seed}
 
 
 def build_generator(vae):

@@ -34,8 +34,8 @@ QUICK = Profile(settings={**FULL.settings, "latent_dim": 3, "epochs": 1, "subset
                 grids=({"beta": (0.1, 10.0)},))
 
 
-def run_beta_cell(cell_dir, settings, verbose=0):
-    """Train (resuming) and measure one β-VAE; returns ``(record, arrays)`` for `sweep.run`."""
+def run_vae_study_cell(cell_dir, settings, verbose=0):
+    """Train (resuming) and measure one VAE of a study; returns ``(record, arrays)`` for `sweep.run`."""
     settings = dict(settings)
     n = settings.pop("eval_samples")
     cell = train_cell("vae", cell_dir, settings, verbose)
@@ -103,7 +103,7 @@ EXPERIMENT = Experiment(
     name=NAME,
     title="Seed 004: the β-VAE's trade-off on MNIST",
     profiles={"full": FULL, "quick": QUICK},
-    run_cell=run_beta_cell,
+    run_cell=run_vae_study_cell,
     columns=COLUMNS,
     id_labels=(("beta", "beta"), ("seed", "seed")),
     figures=(("seed004_beta_tradeoff.png", draw_tradeoff),),
