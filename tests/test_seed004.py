@@ -1,7 +1,7 @@
 """Seed 004's zoo sweep, quick profile: every model trains, samples and is measured the same way.
 
-The default suite runs one shard (AE, CVAE, DDPM: the reconstruction, label and chain columns);
-``-m slow`` runs all seven models.
+The default suite runs one shard of the zoo (AE, CVAE, DDPM: the reconstruction, label and chain
+columns) and the β study; ``-m slow`` runs all seven models, the structure study and the DDPM study.
 """
 
 import json
@@ -56,6 +56,7 @@ def test_the_beta_study_measures_rate_distortion_and_unused_variables(tmp_path, 
     assert (tmp_path / "quick" / "figures" / "seed004_beta_tradeoff.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # four samplers after a U-Net's training: over a minute
 def test_the_ddpm_study_scores_every_sampler(tmp_path, mnist_available):
     from mnistgen_tf.cli import main
 
@@ -68,6 +69,7 @@ def test_the_ddpm_study_scores_every_sampler(tmp_path, mnist_available):
     assert (tmp_path / "quick" / "figures" / "seed004_ddpm_steps.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow  # three VAEs trained and scored; the beta study covers the same cell runner by default
 def test_the_structure_study_changes_one_thing_per_cell(tmp_path, mnist_available):
     from mnistgen_tf.cli import main
 
