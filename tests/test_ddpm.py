@@ -18,6 +18,8 @@ def test_the_schedules():
         assert len(betas) == 1000 and np.all(np.diff(a) < 0) and 0 < a[-1] < 1e-4  # x_T is nearly pure noise
     # The cosine schedule destroys information more slowly in the middle (Nichol & Dhariwal's point).
     assert alpha_bars(cosine)[499] > alpha_bars(linear)[499] + 0.2
+    for timesteps in (2, 10, 20):  # few steps: the scaled linear betas stay below 1, so every ᾱ_t > 0
+        assert np.all(alpha_bars(noise_schedule("linear", timesteps)) > 0)
     with pytest.raises(ValueError, match="schedule"):
         noise_schedule("quadratic")
 
@@ -47,6 +49,7 @@ def test_sampling_steps_are_evenly_spaced_and_end_at_t():
     assert sampling_steps(1000, 1000).tolist() == list(range(1000))
     steps = sampling_steps(1000, 50)
     assert len(steps) == 50 and steps[0] == 0 and steps[-1] == 999 and np.all(np.diff(steps) > 0)
+    assert sampling_steps(1000, 1).tolist() == [999]  # one step still starts from pure noise
     with pytest.raises(ValueError, match="between 1 and 1000"):
         sampling_steps(1000, 1001)
 

@@ -45,8 +45,9 @@ def test_ema_moves_each_used_vector_towards_its_members():
     z_e = np.array([[[[1, 1], [3, 3]]]], np.float32)  # both nearer vector 0
     indices = quantizer.indices(z_e)
     quantizer.update_ema(z_e, indices)
-    vector = quantizer.codebook.numpy()[0]
+    vector, unused = quantizer.codebook.numpy()
     np.testing.assert_allclose(vector, [2, 2], rtol=1e-4)  # sums / sizes: the members' mean
+    np.testing.assert_array_equal(unused, [10, 10])  # no members yet: kept, not zeroed
 
 
 def test_the_pixelcnn_sees_only_earlier_positions():

@@ -7,7 +7,7 @@ The forward process adds Gaussian noise over T steps; in closed form, with
 
 A U-Net ε_θ(x_t, t) learns the noise: the loss is ‖ε - ε_θ(√ᾱ_t x_0 +
 √(1 - ᾱ_t) ε, t)‖² averaged over pixels, with t uniform over 1..T (Ho's
-Algorithm 1).  Schedules of β (`noise_schedule`): ``linear`` (Ho: 1e-4 to
+Algorithm 1; in the code t is 0-based, 0..T-1).  Schedules of β (`noise_schedule`): ``linear`` (Ho: 1e-4 to
 0.02) and ``cosine`` (Nichol & Dhariwal 2021: ᾱ_t follows a squared cosine).
 
 Sampling (`ReverseDiffusion`) walks back over an evenly spaced subsequence
@@ -40,9 +40,9 @@ TIME_FEATURES = 64
 
 def noise_schedule(name, timesteps=TIMESTEPS):
     """β_1..β_T (float64) of schedule `name`."""
-    if name == "linear":  # Ho et al.'s values are for T = 1000; scaled so other T keep the same ᾱ_T
-        scale = 1000 / timesteps
-        return np.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=np.float64)
+    if name == "linear":  # Ho et al.'s 1e-4 to 0.02 are for T = 1000; scaled by 1000 / T for other T,
+        scale = 1000 / timesteps  # and clipped below 1 (for small T), as the cosine schedule is
+        return np.clip(np.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=np.float64), 0, 0.999)
     if name == "cosine":
         s = 0.008
         f = np.cos((np.arange(timesteps + 1) / timesteps + s) / (1 + s) * math.pi / 2) ** 2
@@ -59,7 +59,8 @@ def sampling_steps(timesteps, steps):
     """The S steps τ_1 < ... < τ_S (0-based, the last T - 1) a sampler visits, evenly spaced."""
     if not 1 <= steps <= timesteps:
         raise ValueError(f"sampling steps must be between 1 and {timesteps}, got {steps}")
-    return np.unique(np.round(np.linspace(0, timesteps - 1, steps)).astype(np.int64))
+    # Spaced down from T - 1, so even a single step starts from pure noise.
+    return np.unique(np.round(np.linspace(timesteps - 1, 0, steps)).astype(np.int64))
 
 
 # ---------------------------------------------------------------- the noise predictor

@@ -91,7 +91,10 @@ class VectorQuantizer(layers.Layer):
         self.cluster_sum.assign(self.decay * self.cluster_sum + (1 - self.decay) * ops.matmul(ops.transpose(one_hot), flat))
         n = ops.sum(self.cluster_size)
         size = (self.cluster_size + 1e-5) / (n + self.num_embeddings * 1e-5) * n
-        self.codebook.assign(self.cluster_sum / ops.expand_dims(size, -1))
+        # A vector no batch has used yet keeps its initial value (distinct, so it can still be picked)
+        # instead of the zero its empty running sum would give.
+        used = ops.expand_dims(self.cluster_size > 1e-3, -1)
+        self.codebook.assign(ops.where(used, self.cluster_sum / ops.expand_dims(size, -1), self.codebook))
 
     def get_config(self):
         return {**super().get_config(), "num_embeddings": self.num_embeddings, "embedding_dim": self.embedding_dim,

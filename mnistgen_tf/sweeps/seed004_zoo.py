@@ -194,7 +194,8 @@ EXPERIMENT = Experiment(
         "entropy of the codes' use over the test images' grids (64 if all equally used); dead: never used.",
         "Autoencoder-type models: code size 16; test MSE per pixel through the code (the posterior mean for "
         "VAEs); test -ELBO: BCE summed over pixels plus KL with one sampled code (for the beta-VAE the KL "
-        "counted once, so it is comparable). AE samples: its decoder fed N(0, I) codes, the seed's goal.",
+        "counted once, so it is comparable; on grey, not binarised, pixels it is not a bound on -log p(x), so "
+        "not comparable with published likelihoods). AE samples: its decoder fed N(0, I) codes, the seed's goal.",
         "DDPM: T = 1000, linear schedule; its FID column is the saved generator, 50 DDIM steps (eta 0); the "
         "chain columns run Ho et al.'s sampler over all {chain_steps} steps (eta 1) on {chain_samples} samples.",
         "Epochs per model as in the epochs column; each cell's options in `cells/<cell>/cell.json`.",
