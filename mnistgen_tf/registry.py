@@ -236,18 +236,23 @@ class AdderOptions(TrainingOptions):
     batch_size: int = option(128, "training batch size", minimum=1)
 
 
-def _adder_trainer(options, image_shape):
+def _with_adam(model, learning_rate):
+    """A subclassed trainer (its parts built when made), built and compiled with Adam."""
     import keras
 
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate))
+    return model
+
+
+def _adder_trainer(options, image_shape):
     from mnistgen_tf.models.adder import Adder
 
     model = Adder(kind=options.kind, latent_dim=options.latent_dim, decoder=options.decoder,
                   image_weight=options.image_weight, sum_weight=options.sum_weight,
                   kl_encoder_weight=options.kl_encoder_weight, kl_adder_weight=options.kl_adder_weight,
                   sum_loss=options.sum_loss, seed=options.seed)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    return model
+    return _with_adam(model, options.learning_rate)
 
 
 def _adder_inference(trainer, options):
@@ -314,15 +319,11 @@ class VaeOptions(TrainingOptions):
 
 
 def _vae_trainer(options, image_shape):
-    import keras
-
     from mnistgen_tf.models.vae import VAE
 
     model = VAE(latent_dim=options.latent_dim, beta=options.beta, reconstruction=options.reconstruction,
                 conditional=options.conditional, width=options.width, depth=options.depth, seed=options.seed)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    return model
+    return _with_adam(model, options.learning_rate)
 
 
 def _vae_generator(trainer, options):
@@ -356,15 +357,11 @@ class DdpmOptions(TrainingOptions):
 
 
 def _ddpm_trainer(options, image_shape):
-    import keras
-
     from mnistgen_tf.models.ddpm import DDPM
 
     model = DDPM(schedule=options.schedule, timesteps=options.timesteps, base_channels=options.base_channels,
                  seed=options.seed)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    return model
+    return _with_adam(model, options.learning_rate)
 
 
 def _ddpm_sampler(trainer, options):
@@ -387,15 +384,11 @@ class VqvaeOptions(TrainingOptions):
 
 
 def _vqvae_trainer(options, image_shape):
-    import keras
-
     from mnistgen_tf.models.vqvae import VQVAE
 
     model = VQVAE(num_embeddings=options.num_embeddings, embedding_dim=options.embedding_dim,
                   commitment=options.commitment, ema=options.ema, prior_filters=options.prior_filters)
-    model.build()
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate))
-    return model
+    return _with_adam(model, options.learning_rate)
 
 
 def _vqvae_sampler(trainer, options):

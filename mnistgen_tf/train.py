@@ -26,10 +26,10 @@ checkpoint, so a resumed run ends with the weights and history of an
 uninterrupted one.
 """
 
+import contextlib
 import csv
 import dataclasses
 import io
-import contextlib
 import math
 import os
 import signal

@@ -10,16 +10,14 @@ beat the linear one ("liniowy vs nieliniowy"), and how many steps does
 sampling need?
 """
 
-import time
-
 import keras
 
 from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
-from mnistgen_tf.sampling import sample
 from mnistgen_tf.sweep import Column, Experiment, Profile, train_cell
+from mnistgen_tf.sweeps.seed004_zoo import timed_sample
 
 NAME = "seed004_ddpm"
 # (name, steps, eta): the samplers every cell is scored with.
@@ -53,9 +51,8 @@ def run_ddpm_cell(cell_dir, settings, verbose=0):
     distance, _, reference = real_baseline("mnist", classifier, n, "test")
     metrics, arrays = {"fid_real_vs_real": distance}, {}
     for name, steps, eta in _samplers(settings["timesteps"]):
-        started = time.perf_counter()
-        images = sample(with_sampler(cell.generator, steps, eta), n, seed=settings["seed"] + 3)
-        metrics[f"{name}_seconds_per_1000"] = (time.perf_counter() - started) * 1000 / n
+        images, metrics[f"{name}_seconds_per_1000"] = timed_sample(with_sampler(cell.generator, steps, eta), n,
+                                                                   settings["seed"] + 3)
         metrics[f"{name}_fid"] = fid_from_stats(stats_of_images(images, classifier), reference)
         metrics[f"{name}_classifier_score"] = classifier.score(images)
         arrays[f"samples_{name}"] = to_uint8(images[:36])

@@ -82,7 +82,8 @@ def _reconstruction_metrics(family, trainer, x, labels):
     return {}
 
 
-def _timed_samples(generator, n, seed):
+def timed_sample(generator, n, seed):
+    """`n` images from `generator` and the seconds per 1,000 it took (compilation included)."""
     started = time.perf_counter()
     images = sample(generator, n, seed=seed)
     return images, (time.perf_counter() - started) * 1000 / n
@@ -101,7 +102,7 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
 
     classifier = ClassifierFeatures("mnist")
     distance, _, reference = real_baseline("mnist", classifier, n, "test")
-    images, seconds = _timed_samples(generator, n, seed + 3)
+    images, seconds = timed_sample(generator, n, seed + 3)
     labels = classifier.classify(images)
     metrics = {"fid": fid_from_stats(stats_of_images(images, classifier), reference), "fid_real_vs_real": distance,
                "classifier_score": classifier.score(images),
@@ -116,7 +117,7 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
     metrics.update(_reconstruction_metrics(family, cell.trainer, data.to_float(test_images), test_labels))
     if family == "ddpm":  # the full chain, on fewer samples (it costs T network passes per image)
         chain = with_sampler(generator, settings["chain_steps"], eta=1.0)
-        chain_images, chain_seconds = _timed_samples(chain, settings["chain_samples"], seed + 4)
+        chain_images, chain_seconds = timed_sample(chain, settings["chain_samples"], seed + 4)
         chain_distance = real_baseline("mnist", classifier, settings["chain_samples"], "test")[0]
         metrics.update({"chain_fid": fid_from_stats(stats_of_images(chain_images, classifier), reference),
                         "chain_fid_real_vs_real": chain_distance, "chain_sampling_seconds_per_1000": chain_seconds})
