@@ -72,6 +72,9 @@ class Family:
     # ``callbacks(options, out_dir) -> [keras callbacks]`` run each epoch before it is recorded.
     callbacks: Optional[Callable] = None
     samples_noise: bool = True  # False: the generator maps other inputs (an image and a number) to images
+    # Models saved beside the generator, ``{file name: function(trainer) -> model}`` (e.g. the VAE's
+    # encoder, which style transfer needs).
+    companions: dict = dataclasses.field(default_factory=dict)
 
     def monitor_for(self, options):
         """The logged quantity that picks the saved epoch of a run with `options` (None: the last)."""
@@ -332,6 +335,10 @@ def _vae_generator(trainer, options):
     return build_generator(trainer)
 
 
+def _vae_encoder(trainer):
+    return trainer.encoder
+
+
 @dataclasses.dataclass(frozen=True)
 class DdpmOptions(TrainingOptions):
     dataset: str = option("mnist", "training data (28x28 grey images)", choices=("mnist", "fashion_mnist"))
@@ -446,8 +453,10 @@ FAMILIES = {family.name: family for family in (
         summary="conv VAE, beta-VAE or CVAE (seeds 003, 004)",
         description="Train a convolutional VAE: reconstruction summed over pixels plus beta times the KL; "
                     "--conditional gives the CVAE. The saved generator is the decoder (inputs z and, "
-                    "conditional, label); the saved epoch is the one with the lowest validation loss.",
+                    "conditional, label), and DIR/encoder.keras the encoder (image and, conditional, label -> "
+                    "z_mean, z_log_var); the saved epoch is the one with the lowest validation loss.",
         options=VaeOptions, data="images", build=_vae_trainer, generator=_vae_generator,
+        companions={"encoder.keras": _vae_encoder},
     ),
     Family(
         name="ddpm",

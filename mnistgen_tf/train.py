@@ -8,6 +8,7 @@ A run lives in one folder::
     state.json       epochs done, best monitored value, history rows: the epoch's record
     best.keras       the trainer at the best monitored value (families with a monitor)
     generator.keras  the generator made from the selected epoch at the end
+    encoder.keras    (and other companions of the family) saved beside it, e.g. the VAE's encoder
     run.json         sizes, parameters, wall time and provenance
     tensorboard/     when asked for
 
@@ -304,6 +305,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
         model.load_weights(os.path.join(out_dir, BEST))
     generator = family.generator(model, opts)
     save_model(generator, os.path.join(out_dir, GENERATOR))
+    for name, companion in family.companions.items():
+        save_model(companion(model), os.path.join(out_dir, name))
     write_json(os.path.join(out_dir, RUN), {
         "config": config, "train_images": len(x_train), "val_images": len(x_val),
         "parameters": model.count_params(), "generator_parameters": generator.count_params(),

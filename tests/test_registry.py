@@ -74,11 +74,36 @@ print(json.dumps({"names": sorted(inputs), "shape": list(images.shape), "low": f
 def test_checkpoints_reload_in_a_fresh_process(trained):
     family, run = trained
     script = "import sys, keras, mnistgen_tf; [keras.models.load_model(p) for p in sys.argv[1:]]; print('ok')"
-    checkpoints = [str(p) for p in run.glob("*.keras") if p.name != "generator.keras"]
+    companions = {"generator.keras", *get_family(family).companions}
+    checkpoints = [str(p) for p in run.glob("*.keras") if p.name not in companions]
     result = subprocess.run([sys.executable, "-c", script, *checkpoints], capture_output=True, text=True)
     monitored = get_family(family).monitor_for(get_family(family).make_options())
     assert len(checkpoints) == (2 if monitored else 1) and result.returncode == 0, result.stderr[-2000:]
     assert "Skipping variable loading" not in result.stderr  # every saved variable found its place
+
+
+def test_companions_are_saved_and_reload_in_a_fresh_process(trained):
+    family, run = trained
+    names = sorted(get_family(family).companions)
+    if not names:
+        pytest.skip("this family saves its generator alone")
+    script = """
+import sys, json, keras, numpy as np
+import mnistgen_tf
+out = {}
+for path in sys.argv[1:]:
+    m = keras.models.load_model(path)
+    inputs = {t.name: np.zeros((2, *t.shape[1:]), t.dtype) for t in m.inputs}
+    outputs = m.predict([inputs[t.name] for t in m.inputs], verbose=0)
+    out[path] = {"inputs": sorted(inputs), "shapes": [list(o.shape) for o in outputs]}
+print(json.dumps(out))
+"""
+    result = subprocess.run([sys.executable, "-c", script, *(str(run / name) for name in names)],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    out = json.loads(result.stdout.strip().splitlines()[-1])
+    if family == "vae":  # the tiny run is a CVAE with a code of 3: the mean and log-variance of q(z | x, y)
+        assert out[str(run / "encoder.keras")] == {"inputs": ["image", "label"], "shapes": [[2, 3], [2, 3]]}
 
 
 def test_config_names_the_family_and_every_option(trained):

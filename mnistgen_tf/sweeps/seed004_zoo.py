@@ -51,7 +51,7 @@ SMALL = {
 FULL = Profile(
     settings={"model": "ae", "epochs": 10, "subset": None, "seed": 0, "eval_samples": 10_000, "chain_samples": 1000,
               "chain_steps": 1000, "small": False},
-    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 10), ("beta_vae", 10), ("vqvae", 20), ("ddpm", 20),
+    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 30), ("beta_vae", 10), ("vqvae", 20), ("ddpm", 20),
                                   ("gan", 20))},),
 )
 QUICK = Profile(
