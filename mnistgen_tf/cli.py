@@ -161,7 +161,7 @@ def _read_image(text):
     if pixels.ndim == 3:  # grey + alpha: the grey channel; RGB(A): the mean of the colour channels
         pixels = pixels[..., 0] if pixels.shape[-1] == 2 else pixels[..., :3].mean(axis=-1)
     if pixels.shape != (28, 28):
-        raise MnistgenError(f"{text} is {pixels.shape[1]}x{pixels.shape[0]} pixels; the adder reads 28x28 digits")
+        raise MnistgenError(f"{text} is {pixels.shape[1]}x{pixels.shape[0]} pixels; expected a 28x28 digit")
     return pixels.astype("float32")[..., None], None
 
 
@@ -186,6 +186,34 @@ def _add(args):
     read = int(probabilities.argmax())
     given = f"a {digit}" if digit is not None else args.image
     print(f"wrote {args.out}: {given} + {args.number:g}; mnist-cnn reads {read} (p = {probabilities[read]:.3f})")
+
+
+def _inpaint(args):
+    import numpy as np
+
+    from mnistgen_tf.figures import save_grid_png
+    from mnistgen_tf.files import atomic_path
+    from mnistgen_tf.inpainting import complete, method_of, observed_mask
+    from mnistgen_tf.metrics.features import ClassifierFeatures
+    from mnistgen_tf.sampling import load_generator
+
+    if not args.out.endswith(".png"):
+        raise MnistgenError(f"--out must end in .png, got {args.out}")
+    _check_output(args.out)
+    mask = observed_mask(args.mask, 1, seed=args.seed)  # checks the name before anything is loaded
+    image, digit = _read_image(args.image)
+    x = image[None]
+    generator = load_generator(args.generator) if args.generator else None
+    completions = complete(x, mask, generator, args.completions, args.steps, args.seed)
+    method = {None: "the training mean", "vae": "fitted codes", "ddpm": "the DDPM chain"}[
+        method_of(generator) if generator else None]
+    read = ClassifierFeatures("mnist").classify(completions[:, 0])
+    strip = np.concatenate([np.where(mask > 0, x, 0.5), completions[:, 0], x])
+    with atomic_path(args.out) as tmp:
+        save_grid_png(strip, tmp, ncols=len(strip))
+    given = f"test digit {digit}" if digit is not None else args.image
+    print(f"wrote {args.out}: {given} with its {args.mask.replace('_', ' ')} missing (grey), {len(completions)} "
+          f"completion(s) by {method}, the original; mnist-cnn reads {', '.join(map(str, read))}")
 
 
 def _fid(args):
@@ -274,6 +302,25 @@ def build_parser():
                    help="the number to add, 0 to 9 (fractions such as 1.5 allowed)")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the produced image")
     p.set_defaults(run=_add)
+
+    from mnistgen_tf.inpainting import MASKS
+
+    p = commands.add_parser("inpaint", help="complete a digit with missing pixels",
+                            description="Hide part of a digit (--mask) and fill it in: with a VAE decoder (its code "
+                                        "fitted to the seen pixels), a DDPM (RePaint-style reverse chain), or, "
+                                        "without --generator, the per-pixel training mean. Writes a PNG strip: "
+                                        "input (missing grey), the completions, the original.")
+    p.add_argument("--generator", metavar="GENERATOR",
+                   help="a VAE's or DDPM's generator.keras (default: the training-mean baseline)")
+    p.add_argument("--image", required=True, metavar="N|FILE.png",
+                   help="an index into the MNIST test split, or a 28x28 grey PNG")
+    p.add_argument("--mask", required=True, choices=MASKS, help="which pixels are missing")
+    p.add_argument("-k", "--completions", type=_positive, default=4, help="completions to draw (default 4)")
+    p.add_argument("--steps", type=_positive,
+                   help="Adam steps on the code (VAE, default 300) or reverse steps (DDPM, default 50)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the random mask, starts and noise")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the strip of images")
+    p.set_defaults(run=_inpaint)
 
     p = commands.add_parser("fid", help="Fréchet distance between two image sources",
                             description="FID between A and B. Each is a data set split (mnist:test), an .npy of "

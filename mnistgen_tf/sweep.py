@@ -118,7 +118,10 @@ class Experiment:
     ``draw(results, path)`` writes a PNG from a `Results` and returns False
     when the cells it needs are missing.  Finished cells with the same id
     and settings in the experiments named in ``shares_cells_with`` are
-    copied instead of retrained.
+    copied instead of retrained.  An experiment that reads other
+    experiments' finished cells (e.g. trained generators) names them with
+    ``uses(settings) -> {key: (experiment name, cell id)}``; its ``run_cell``
+    then takes a fourth argument, ``{key: that cell's folder}``.
     """
 
     name: str
@@ -137,6 +140,7 @@ class Experiment:
     # Reference numbers the cells are read against, computed when the table is written:
     # ``baseline(settings) -> (record for baseline.json, a note under the table)``.
     baseline: Optional[Callable] = None
+    uses: Optional[Callable] = None
 
     def profile(self, quick=False):
         return self.profiles["quick" if quick else "full"]
@@ -375,11 +379,15 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     if _copy_shared_cell(experiment, results_dir, quick, cell, folder):
         say("copied from an identical finished cell")
         return "copied"
+    used = _used_cells(experiment, results_dir, quick, cell.settings)
     say("running")
     started = time.perf_counter()
-    record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose)
+    record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose, *([used] if experiment.uses else []))
+    uses = {key: {"cell": os.path.relpath(path, folder),
+                  "provenance": read_record(os.path.join(path, CELL_FILE)).get("provenance")}
+            for key, path in used.items()}
     record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
-              "index": cell.index, "settings": cell.settings, **record,
+              "index": cell.index, "settings": cell.settings, **({"uses": uses} if uses else {}), **record,
               "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
               "provenance": provenance.record()}
     write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
@@ -387,6 +395,19 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     _clean_cell(folder)
     say(f"done in {record['wall_seconds']:.0f} s")
     return "ran"
+
+
+def _used_cells(experiment, results_dir, quick, settings):
+    """``{key: folder}`` of the finished cells of other experiments that a cell reads; a one-line error
+    names the sweep to run first when one is missing."""
+    used = {}
+    for key, (name, cell_id) in (experiment.uses(settings) if experiment.uses else {}).items():
+        folder = cell_dir(results_dir, name, cell_id, quick)
+        if read_record(os.path.join(folder, CELL_FILE)) is None:
+            raise MnistgenError(f"{experiment.name} needs the finished cell {cell_id} of {name}: run `mnistgen "
+                                f"sweep {name}{' --quick' * quick}` first")
+        used[key] = folder
+    return used
 
 
 def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
