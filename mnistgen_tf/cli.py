@@ -216,6 +216,36 @@ def _inpaint(args):
           f"completion(s) by {method}, the original; mnist-cnn reads {', '.join(map(str, read))}")
 
 
+def _transfer(args):
+    import keras
+    import numpy as np
+
+    from mnistgen_tf.figures import save_grid_png
+    from mnistgen_tf.files import atomic_path
+    from mnistgen_tf.metrics.features import ClassifierFeatures
+    from mnistgen_tf.sampling import load_generator, load_model_file
+    from mnistgen_tf.transfer import check_cvae, parse_digits, transfer
+
+    if not args.out.endswith(".png"):
+        raise MnistgenError(f"--out must end in .png, got {args.out}")
+    _check_output(args.out)
+    digits = parse_digits(args.digits)
+    image, digit = _read_image(args.image)
+    encoder_path = args.encoder or os.path.join(os.path.dirname(args.generator), "encoder.keras")
+    decoder, encoder = load_generator(args.generator), load_model_file(encoder_path)
+    check_cvae(encoder, decoder)
+    classifier = ClassifierFeatures("mnist")
+    if digit is None:  # a PNG: its digit as the classifier reads it
+        digit = int(classifier.classify(image[None])[0])
+    outputs = transfer(encoder, decoder, image[None], [digit], digits)[0]
+    read = classifier.classify(outputs)
+    with atomic_path(args.out) as tmp:
+        save_grid_png(np.concatenate([image[None], outputs]), tmp, ncols=1 + len(outputs))
+    keras.backend.clear_session()
+    print(f"wrote {args.out}: the style of {args.image} (a {digit}), then digits {', '.join(map(str, digits))}; "
+          f"mnist-cnn reads {', '.join(map(str, read))}")
+
+
 def _fid(args):
     from mnistgen_tf.metrics.features import get_extractor
     from mnistgen_tf.metrics.fid import fid
@@ -321,6 +351,20 @@ def build_parser():
     p.add_argument("--seed", type=_seed, default=0, help="seed of the random mask, starts and noise")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the strip of images")
     p.set_defaults(run=_inpaint)
+
+    p = commands.add_parser("transfer", help="draw a digit's handwriting style as other digits (CVAE)",
+                            description="Encode the style of one image with a CVAE's encoder and decode it as each "
+                                        "of --digits: x = g(f(x_style), y). Writes a PNG strip: the style image, "
+                                        "then one image per digit.")
+    p.add_argument("--generator", required=True, metavar="CVAE",
+                   help="a CVAE's generator.keras (mnistgen train vae --conditional)")
+    p.add_argument("--encoder", metavar="ENCODER", help="its encoder (default: encoder.keras beside the generator)")
+    p.add_argument("--image", required=True, metavar="N|FILE.png",
+                   help="the style: an index into the MNIST test split, or a 28x28 grey PNG (its digit as "
+                        "mnist-cnn reads it)")
+    p.add_argument("--digits", default="0-9", help="digits to draw: 0-9 (default), 3,5,7 or 4")
+    p.add_argument("--out", required=True, metavar="FILE.png", help="the strip of images")
+    p.set_defaults(run=_transfer)
 
     p = commands.add_parser("fid", help="Fréchet distance between two image sources",
                             description="FID between A and B. Each is a data set split (mnist:test), an .npy of "

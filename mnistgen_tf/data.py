@@ -120,6 +120,15 @@ def to_float(images, binarize=False):
     return x
 
 
+def seeded_draw(name, split, n, seed=0):
+    """`n` images (floats in [0, 1]) and labels of a split: a seeded draw without replacement, in split order."""
+    images, labels = load(name, split)
+    if not 0 < n <= len(images):
+        raise MnistgenError(f"cannot draw {n} images from the {len(images)} of {name}:{split}")
+    chosen = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
+    return to_float(images[chosen]), labels[chosen]
+
+
 def split_train_val(images, labels, subset=None, val_size=5000):
     """First `subset` training images, the last tenth (at most `val_size`) held out."""
     if subset is not None:

@@ -21,14 +21,14 @@ INPUT_NAMES = ("z", "label")
 
 def load_generator(path):
     """A saved generator (inputs ``z`` and/or ``label``), with one-line errors for the usual mistakes."""
-    model = _load_model(path)
+    model = load_model_file(path)
     names = [t.name for t in getattr(model, "inputs", None) or []]  # subclassed models have none
     if not names or any(name not in INPUT_NAMES for name in names):
         raise MnistgenError(f"{path} is not a generator: its inputs are {names}, expected 'z' and/or 'label'")
     return positional(model)
 
 
-def _load_model(path):
+def load_model_file(path):
     """`keras.models.load_model` with one-line errors."""
     if not os.path.isfile(path):
         raise MnistgenError(f"no model file {path}")
@@ -111,7 +111,7 @@ ADDER_INPUTS = ("image", "number")
 
 def load_adder(path):
     """A saved adder inference model (inputs ``image`` and ``number``), with one-line errors."""
-    model = _load_model(path)
+    model = load_model_file(path)
     names = sorted(t.name for t in getattr(model, "inputs", None) or [])
     if names != sorted(ADDER_INPUTS):
         raise MnistgenError(f"{path} is not an adder: its inputs are {names}, expected 'image' and 'number'")

@@ -15,3 +15,15 @@ def mnist_available():
     if not os.path.isdir(os.path.join(os.environ.get("MNISTGEN_DATA_DIR", ""), "mnist")):
         pytest.fail("MNIST IDX files not found: set MNISTGEN_DATA_DIR to the folder holding mnist/ "
                     "(../shared/datasets beside the checkout)")
+
+
+@pytest.fixture(scope="session")
+def quick_zoo(tmp_path_factory, mnist_available):
+    """A results folder holding the quick profile's zoo cells AE, CVAE, DDPM (shard 0/3) and VAE (1/7):
+    the trained models the seed 004 applications read."""
+    from mnistgen_tf.cli import main
+
+    results = tmp_path_factory.mktemp("results")
+    for shard in ("0/3", "1/7"):
+        assert main(["sweep", "seed004_zoo", "--quick", "--results", str(results), "--shard", shard]) == 0
+    return results

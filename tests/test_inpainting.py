@@ -66,9 +66,10 @@ def test_code_fitting_pulls_only_the_observed_pixels_toward_the_image():
 
 def test_metrics_of_a_perfect_and_of_a_blank_completion(mnist_available):
     from mnistgen_tf.metrics.features import ClassifierFeatures
-    from mnistgen_tf.sweeps.seed004_inpainting import inpainting_metrics, test_selection
+    from mnistgen_tf.data import seeded_draw
+    from mnistgen_tf.sweeps.seed004_inpainting import inpainting_metrics
 
-    images, labels = test_selection(50, seed=0)
+    images, labels = seeded_draw("mnist", "test", 50, seed=0)
     mask, classifier = observed_mask("bottom_half", 50), ClassifierFeatures("mnist")
     perfect = inpainting_metrics(images, labels, mask, np.stack([images, images]), classifier)
     assert perfect["missing_mse"] == 0 and perfect["diversity"] == 0 and perfect["label_accuracy"] > 0.95
@@ -77,17 +78,22 @@ def test_metrics_of_a_perfect_and_of_a_blank_completion(mnist_available):
     assert worse["missing_mse"] > 0.01 and worse["label_accuracy"] == worse["masked_input_accuracy"]
 
 
-def test_the_sweep_names_the_zoo_cells_it_needs_then_completes_with_them(tmp_path, capsys, mnist_available):
+def test_the_sweep_names_the_zoo_cells_it_needs(tmp_path, capsys, mnist_available):
     from mnistgen_tf.cli import main
 
-    inpainting = ["sweep", "seed004_applications/inpainting", "--quick", "--results", str(tmp_path)]
-    assert main(inpainting) == 2
+    assert main(["sweep", "seed004_applications/inpainting", "--quick", "--results", str(tmp_path)]) == 2
     error = capsys.readouterr().err.strip().splitlines()
     assert error[-1] == ("mnistgen: error: seed004_applications/inpainting needs the finished cell vae_seed0 of "
                          "seed004_zoo: run `mnistgen sweep seed004_zoo --quick` first")
-    assert main(["sweep", "seed004_zoo", "--quick", "--results", str(tmp_path), "--shard", "1/5"]) == 0  # vae, ddpm
-    assert main(inpainting) == 0 and main(["figures", "--quick", "--results", str(tmp_path)]) == 0
-    cells = tmp_path / "quick" / "seed004_applications" / "inpainting" / "cells"
+
+
+def test_the_sweep_completes_with_the_zoos_models(quick_zoo):
+    from mnistgen_tf.cli import main
+
+    results = str(quick_zoo)
+    assert main(["sweep", "seed004_applications/inpainting", "--quick", "--results", results]) == 0
+    assert main(["figures", "--quick", "--results", results]) == 0
+    cells = quick_zoo / "quick" / "seed004_applications" / "inpainting" / "cells"
     records = {(r["settings"]["method"], r["settings"]["mask"]): r
                for r in (json.loads(p.read_text()) for p in cells.glob("*/cell.json"))}
     assert len(records) == 6
@@ -98,7 +104,7 @@ def test_the_sweep_names_the_zoo_cells_it_needs_then_completes_with_them(tmp_pat
         assert record["completions_per_image"] == (1 if method == "mean" else 2)
         assert ("uses" in record) == (method != "mean")
     assert records[("vae", "random_half")]["uses"]["model"]["cell"].endswith("seed004_zoo/cells/vae_seed0")
-    assert (tmp_path / "quick" / "figures" / "seed004_inpainting.png").stat().st_size > 10_000
+    assert (quick_zoo / "quick" / "figures" / "seed004_inpainting.png").stat().st_size > 10_000
 
 
 @pytest.mark.parametrize("args, fragment", [

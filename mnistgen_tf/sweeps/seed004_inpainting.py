@@ -40,13 +40,6 @@ QUICK = Profile(settings={**FULL.settings, "test_images": 12, "completions": 2, 
                 grids=({"method": METHODS, "mask": ("centre_square", "random_half")},))
 
 
-def test_selection(n, seed):
-    """The test images every cell completes: `n` of the test split, a seeded draw, in split order."""
-    images, labels = data.load("mnist", "test")
-    chosen = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
-    return data.to_float(images[chosen]), labels[chosen]
-
-
 def inpainting_metrics(images, labels, mask, completions, classifier):
     """Missing-pixel MSE, label accuracy of completions and of the black-filled input, diversity."""
     missing = 1.0 - mask
@@ -59,7 +52,7 @@ def inpainting_metrics(images, labels, mask, completions, classifier):
 
 
 def run_inpainting_cell(cell_dir, settings, verbose, used):
-    images, labels = test_selection(settings["test_images"], settings["seed"])
+    images, labels = data.seeded_draw("mnist", "test", settings["test_images"], settings["seed"])
     mask = observed_mask(settings["mask"], len(images), seed=settings["seed"])
     generator = load_generator(f"{used['model']}/run/generator.keras") if "model" in used else None
     steps = {"vae": settings["vae_steps"], "ddpm": settings["ddpm_steps"]}.get(settings["method"])
