@@ -120,8 +120,11 @@ class Experiment:
     and settings in the experiments named in ``shares_cells_with`` are
     copied instead of retrained.  An experiment that reads other
     experiments' finished cells (e.g. trained generators) names them with
-    ``uses(settings) -> {key: (experiment name, cell id)}``; its ``run_cell``
-    then takes a fourth argument, ``{key: that cell's folder}``.
+    ``uses(settings) -> {key: (experiment name, cell id)}`` (or a folder
+    under the results, such as a committed training run); its ``run_cell``
+    then takes a fourth argument, ``{key: that folder}``.  ``summary(results)
+    -> (headers, rows)`` adds a table over the cells (e.g. means over seeds),
+    written as summary.csv and summary.md.
     """
 
     name: str
@@ -141,6 +144,7 @@ class Experiment:
     # ``baseline(settings) -> (record for baseline.json, a note under the table)``.
     baseline: Optional[Callable] = None
     uses: Optional[Callable] = None
+    summary: Optional[Callable] = None
 
     def profile(self, quick=False):
         return self.profiles["quick" if quick else "full"]
@@ -383,9 +387,7 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     say("running")
     started = time.perf_counter()
     record, arrays = experiment.run_cell(folder, dict(cell.settings), verbose, *([used] if experiment.uses else []))
-    uses = {key: {"cell": os.path.relpath(path, folder),
-                  "provenance": read_record(os.path.join(path, CELL_FILE)).get("provenance")}
-            for key, path in used.items()}
+    uses = {key: {"cell": os.path.relpath(path, folder), "provenance": _made_by(path)} for key, path in used.items()}
     record = {"experiment": experiment.name, "profile": "quick" if quick else "full", "cell": cell.id,
               "index": cell.index, "settings": cell.settings, **({"uses": uses} if uses else {}), **record,
               "wall_seconds": round(time.perf_counter() - started, 1), "shard": shard_text,
@@ -398,16 +400,34 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
 
 
 def _used_cells(experiment, results_dir, quick, settings):
-    """``{key: folder}`` of the finished cells of other experiments that a cell reads; a one-line error
-    names the sweep to run first when one is missing."""
+    """``{key: folder}`` of what a cell reads from other experiments; a one-line error names what is
+    missing and how to make it."""
     used = {}
-    for key, (name, cell_id) in (experiment.uses(settings) if experiment.uses else {}).items():
-        folder = cell_dir(results_dir, name, cell_id, quick)
-        if read_record(os.path.join(folder, CELL_FILE)) is None:
-            raise MnistgenError(f"{experiment.name} needs the finished cell {cell_id} of {name}: run `mnistgen "
-                                f"sweep {name}{' --quick' * quick}` first")
+    for key, source in (experiment.uses(settings) if experiment.uses else {}).items():
+        if isinstance(source, str):  # a folder under the results, e.g. a committed training run
+            folder = os.path.join(profile_root(results_dir, quick), source)
+            if not os.path.isdir(folder):
+                raise MnistgenError(f"{experiment.name} needs {folder}, which is missing")
+        else:
+            name, cell_id = source
+            folder = cell_dir(results_dir, name, cell_id, quick)
+            if read_record(os.path.join(folder, CELL_FILE)) is None:
+                raise MnistgenError(f"{experiment.name} needs the finished cell {cell_id} of {name}: run "
+                                    f"`mnistgen sweep {name}{' --quick' * quick}` first")
         used[key] = folder
     return used
+
+
+def _made_by(folder):
+    """The provenance of a cell folder (cell.json) or a training run (run.json inside it, or in run/)."""
+    record = read_record(os.path.join(folder, CELL_FILE))
+    if record is not None:
+        return record.get("provenance")
+    for run in (os.path.join(folder, "run.json"), os.path.join(folder, RUN_DIR, "run.json")):
+        if os.path.exists(run):
+            info = read_json(run, "run record")
+            return {key: info.get(key) for key in ("git_commit", "source_sha256", "date")}
+    return None
 
 
 def _copy_shared_cell(experiment, results_dir, quick, cell, folder):
@@ -522,7 +542,22 @@ def aggregate(experiment, results_dir, quick=False):
                          r.get("copied_from", "")])
     timing_csv = os.path.join(results.dir, "timing.csv")
     write_text(timing_csv, buffer.getvalue())
+    if experiment.summary is not None:
+        paths = _write_summary(experiment, results) + paths
     return [table_csv, table_md, timing_csv] + paths
+
+
+def _write_summary(experiment, results):
+    headers, rows = experiment.summary(results)
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerows([headers, *rows])
+    paths = [os.path.join(results.dir, "summary.csv"), os.path.join(results.dir, "summary.md")]
+    write_text(paths[0], buffer.getvalue())
+    lines = [f"# {experiment.title}: summary", "", f"Over the {len(results.records)} finished cells of "
+             "`table.md`.", "", "| " + " | ".join(headers) + " |", "|" + "---|" * len(headers),
+             *("| " + " | ".join(map(str, row)) + " |" for row in rows)]
+    write_text(paths[1], "\n".join(lines) + "\n")
+    return paths
 
 
 def fid_baseline(settings):
