@@ -130,8 +130,12 @@ class DrawOptions(TrainingOptions):
                                   off_flag="--per-step-weights")
     reconstruction: str = option("bce", "reconstruction loss", choices=("bce", "mse"))
     loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
-                                       "+ KL/T, as the thesis's code (collapses the posterior on MNIST)",
-                               choices=("elbo", "thesis"))
+                                       "+ KL summed over units / T (one reading of the thesis's code; collapses "
+                                       "the posterior on MNIST); thesis_kl_mean: + KL averaged over units and "
+                                       "steps (the other reading, the Keras VAE tutorial's kl_loss)",
+                               choices=("elbo", "thesis", "thesis_kl_mean"))
+    cell: str = option("keras", "LSTM of encoder and decoder: keras (LSTMCell) or thesis (the thesis's own: gates "
+                                "read [x, c], h = tanh(Dense(c)) * o)", choices=("keras", "thesis"))
     binarize: bool = option(False, "threshold pixels at 0.5")
     xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
 
@@ -144,7 +148,7 @@ def _draw_trainer(options, image_shape):
     model = build_draw(timesteps=options.timesteps, z_dim=options.z_dim, units=options.units,
                        shared_weights=options.shared_weights, reconstruction=options.reconstruction,
                        conditional=options.conditional, loss_scaling=options.loss_scaling,
-                       image_shape=image_shape, seed=options.seed)
+                       image_shape=image_shape, seed=options.seed, cell=options.cell)
     # XLA fuses DRAW's many small per-step ops.
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
     return model

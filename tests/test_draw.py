@@ -35,10 +35,10 @@ def test_kl_matches_closed_form():
     assert float(kl_divergence(np.zeros((1, 7), "float32"), np.zeros((1, 7), "float32"))[0]) == 0.0
 
 
-@pytest.mark.parametrize("scaling", ["thesis", "elbo"])
+@pytest.mark.parametrize("scaling", ["thesis", "elbo", "thesis_kl_mean"])
 def test_kl_term_scales_with_latent_size_not_timesteps(scaling):
     # A posterior N(m, v) in every unit and step: the thesis's KL/T is z_dim * k at any T,
-    # the ELBO's is T * z_dim * k.
+    # the ELBO's is T * z_dim * k, and the mean over units and steps is k: the closed form / (T z).
     m, v = 0.7, 0.3
     k = 0.5 * (m**2 + v - np.log(v) - 1)
     for timesteps, z_dim in [(1, 8), (4, 8), (4, 2)]:
@@ -47,7 +47,7 @@ def test_kl_term_scales_with_latent_size_not_timesteps(scaling):
                    "mu": np.full((2, timesteps, z_dim), m, "float32"),
                    "log_var": np.full((2, timesteps, z_dim), np.log(v), "float32")}
         _, kl = model.loss_terms(np.zeros((2, 28, 28, 1), "float32"), outputs)
-        expected = z_dim * k * (timesteps if scaling == "elbo" else 1)
+        expected = {"elbo": timesteps * z_dim * k, "thesis": z_dim * k, "thesis_kl_mean": k}[scaling]
         np.testing.assert_allclose(np.asarray(kl), expected, rtol=1e-5)
 
 
@@ -137,8 +137,9 @@ def test_short_training_lowers_the_loss():
     assert after < before
 
 
-def test_save_and_reload_in_a_fresh_process(tmp_path):
-    model = build_draw(3, 4, 16, conditional=True, seed=0)
+@pytest.mark.parametrize("cell", ["keras", "thesis"])
+def test_save_and_reload_in_a_fresh_process(tmp_path, cell):
+    model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell)
     model.compile(optimizer="adam")
     generator = build_generator(model)
     batch = _with_noise(_batch(), model)
@@ -157,6 +158,8 @@ def test_save_and_reload_in_a_fresh_process(tmp_path):
         images = generator.predict({{"z": io["z"], "label": io["label"]}}, verbose=0)
         np.testing.assert_allclose(images, io["images"], atol=1e-6)
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
+        assert trainer.cell == "{cell}" and type(trainer.encoder_cells[0]).__name__ == (
+            "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -189,3 +192,46 @@ def test_encoder_step_equals_the_keras_lstm_cell():
     h_ours, c_ours = lstm_step_with_known_input(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
     np.testing.assert_allclose(h_ours, h_ref, atol=1e-6)
     np.testing.assert_allclose(c_ours, c_ref, atol=1e-6)
+
+
+def _thesis_cell(input_dim=12, units=8):
+    from mnistgen_tf.layers.recurrent import ThesisLSTMCell
+
+    cell = ThesisLSTMCell(units)
+    cell.build((None, input_dim))
+    rng = np.random.default_rng(3)
+    cell.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3 for w in cell.get_weights()])
+    return cell
+
+
+def test_the_thesis_cell_is_its_chapter_1_lstm():
+    # NumPy reference of the thesis's lstm(xsize, csize, hsize): Dense gates on [x, c],
+    # new_C = c f + i C~, new_h = tanh(Dense(new_C)) o.
+    cell = _thesis_cell()
+    kernel, recurrent, bias, out_kernel, out_bias = (np.asarray(w, np.float64) for w in cell.get_weights())
+    rng = np.random.default_rng(0)
+    x, h, c = rng.standard_normal((3, 12)), rng.standard_normal((3, 8)), rng.standard_normal((3, 8))
+    b = np.concatenate([x, c], axis=-1)
+    dense = lambda rows: b @ np.concatenate([kernel, recurrent])[:, rows] + bias[rows]  # noqa: E731
+    sigmoid = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    i, f, state, o = (dense(slice(k * 8, (k + 1) * 8)) for k in range(4))
+    new_c = c * sigmoid(f) + sigmoid(i) * np.tanh(state)
+    new_h = np.tanh(new_c @ out_kernel + out_bias) * sigmoid(o)
+    h_ours, (_, c_ours) = cell(x.astype("float32"), [h.astype("float32"), c.astype("float32")])
+    np.testing.assert_allclose(h_ours, new_h, atol=1e-5)
+    np.testing.assert_allclose(c_ours, new_c, atol=1e-5)
+    # h is accepted and ignored by construction.
+    h_other, _ = cell(x.astype("float32"), [np.zeros((3, 8), "float32"), c.astype("float32")])
+    np.testing.assert_array_equal(h_other, h_ours)
+
+
+def test_encoder_step_equals_the_thesis_cell():
+    from mnistgen_tf.layers.recurrent import lstm_step_with_known_input
+
+    cell = _thesis_cell()
+    rng = np.random.default_rng(1)
+    x, rest, h, c = (rng.standard_normal((3, n)).astype("float32") for n in (5, 7, 8, 8))
+    h_ref, (_, c_ref) = cell(np.concatenate([x, rest], axis=-1), [h, c])
+    h_ours, c_ours = lstm_step_with_known_input(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
+    np.testing.assert_allclose(h_ours, h_ref, atol=1e-5)
+    np.testing.assert_allclose(c_ours, c_ref, atol=1e-5)

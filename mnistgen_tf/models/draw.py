@@ -19,12 +19,12 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, lstm_step_with_known_input, one_hot
+from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, lstm_step_with_known_input, make_cell, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
 RECONSTRUCTIONS = ("bce", "mse")
-LOSS_SCALINGS = ("elbo", "thesis")
+LOSS_SCALINGS = ("elbo", "thesis", "thesis_kl_mean")
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")
@@ -40,15 +40,22 @@ class Draw(keras.Model):
     and the posterior ``mu``, ``log_var`` and sample ``z`` of every step
     (n, T, z_dim).
 
-    ``loss_scaling="thesis"`` trains on the thesis's loss: reconstruction
-    averaged over pixels plus the KL summed over steps and latent units and
-    divided by T.  ``"elbo"`` sums the reconstruction over pixels and the KL
-    over steps, giving the negative evidence lower bound in nats.
+    ``loss_scaling="thesis"`` trains on one reading of the thesis's loss:
+    reconstruction averaged over pixels plus the KL summed over latent units,
+    averaged over steps (KL weight 784/T relative to the ELBO).
+    ``"thesis_kl_mean"`` is the other reading, the blog.keras.io VAE
+    tutorial's ``kl_loss`` whose names the thesis uses: the KL *averaged* over
+    latent units and steps (weight 784/(T·z)).  ``"elbo"`` sums the
+    reconstruction over pixels and the KL over steps and units, giving the
+    negative evidence lower bound in nats.
+
+    ``cell`` is the LSTM of encoder and decoder: ``"keras"`` (`LSTMCell`) or
+    ``"thesis"`` (the thesis's own, `ThesisLSTMCell`).
     """
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
                  reconstruction="bce", conditional=False, loss_scaling="elbo",
-                 image_shape=(28, 28, 1), seed=None, **kwargs):
+                 image_shape=(28, 28, 1), seed=None, cell="keras", **kwargs):
         super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
@@ -63,10 +70,11 @@ class Draw(keras.Model):
         self.loss_scaling = loss_scaling
         self.image_shape = tuple(image_shape)
         self.seed = seed
+        self.cell = cell
         self.writer = DrawWriter(timesteps, z_dim, units, self.image_shape,
-                                 shared_weights, conditional, name="writer")
+                                 shared_weights, conditional, cell, name="writer")
         steps = range(timesteps)
-        self.encoder_cells = [layers.LSTMCell(units, name=f"encoder_lstm_{t}")
+        self.encoder_cells = [make_cell(cell, units, name=f"encoder_lstm_{t}")
                               for t in (range(1) if shared_weights else steps)]
         self.mu_dense = [layers.Dense(z_dim, name=f"z_mean_{t}") for t in steps]
         self.log_var_dense = [layers.Dense(z_dim, name=f"z_log_var_{t}") for t in steps]
@@ -139,6 +147,8 @@ class Draw(keras.Model):
         kl = ops.sum(kl_divergence(outputs["mu"], outputs["log_var"]), axis=-1)
         if self.loss_scaling == "thesis":
             return ops.mean(per_pixel, axis=-1), kl / self.timesteps
+        if self.loss_scaling == "thesis_kl_mean":
+            return ops.mean(per_pixel, axis=-1), kl / (self.timesteps * self.z_dim)
         return ops.sum(per_pixel, axis=-1), kl
 
     def _step(self, data, training):
@@ -172,7 +182,7 @@ class Draw(keras.Model):
                 "units": self.units, "shared_weights": self.shared_weights,
                 "reconstruction": self.reconstruction, "conditional": self.conditional,
                 "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
-                "seed": self.seed}
+                "seed": self.seed, "cell": self.cell}
 
     @classmethod
     def from_config(cls, config):
