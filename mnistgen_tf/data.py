@@ -1,10 +1,14 @@
-"""Datasets: offline IDX files first, `keras.datasets` otherwise.
+"""Datasets: offline IDX files first, then a prepared tensorflow-datasets copy, then `keras.datasets`.
 
 `load(name, split)` returns ``(images, labels)``: uint8 images of shape
-(n, 28, 28) (or (n, 32, 32, 3) for CIFAR-10) and int64 labels in 0-9.
-When ``MNISTGEN_DATA_DIR`` is set, MNIST-like data are read from the four
-gzip-compressed IDX files in ``$MNISTGEN_DATA_DIR/<name>/`` and nothing is
-downloaded.
+(n, 28, 28) (or (n, 32, 32, 3) for CIFAR-10) and int64 labels in 0-9, from
+the first of these sources that has them:
+
+1. ``$MNISTGEN_DATA_DIR/<name>/``, the four gzip-compressed IDX files
+   (MNIST-like data; when the variable is set, nothing else is tried);
+2. a dataset prepared by tensorflow-datasets in ``$TFDS_DATA_DIR/<name>/``
+   (default ``~/tensorflow_datasets``), its newest version; never downloaded;
+3. `keras.datasets`, which downloads into its cache when it can.
 """
 
 import gzip
@@ -19,6 +23,7 @@ from mnistgen_tf.errors import MnistgenError
 DATASETS = ("mnist", "fashion_mnist", "cifar10")
 SPLITS = ("train", "test")
 DATA_DIR_ENV = "MNISTGEN_DATA_DIR"
+TFDS_DIR_ENV = "TFDS_DATA_DIR"
 
 _IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
@@ -41,6 +46,10 @@ def load(name, split="train"):
         images = read_idx(image_file, _IMAGES_MAGIC)
         labels = read_idx(label_file, _LABELS_MAGIC)
         return _checked(images, labels, image_file, label_file)
+    prepared = prepared_tfds(name)
+    if prepared:
+        images, labels = _load_with_tfds(prepared, split)
+        return _checked(images, labels, f"{prepared} ({split} images)", f"{prepared} ({split} labels)")
     images, labels = _load_with_keras(name, split)
     return _checked(images, labels.reshape(-1), f"keras.datasets.{name} images", f"keras.datasets.{name} labels")
 
@@ -79,6 +88,39 @@ def read_idx(path, magic):
             f"{path} holds {len(raw) - header} data bytes but its header promises shape {shape}"
         )
     return np.frombuffer(raw, dtype=np.uint8, offset=header).reshape(shape)
+
+
+def tfds_dir():
+    return os.environ.get(TFDS_DIR_ENV) or os.path.join(os.path.expanduser("~"), "tensorflow_datasets")
+
+
+def _version(text):
+    parts = text.split(".")
+    return tuple(map(int, parts)) if len(parts) == 3 and all(p.isdigit() for p in parts) else None
+
+
+def prepared_tfds(name):
+    """The folder of the newest prepared tensorflow-datasets version of `name`, or None."""
+    folder = os.path.join(tfds_dir(), name)
+    if not os.path.isdir(folder):
+        return None
+    versions = [v for v in os.listdir(folder)
+                if _version(v) and os.path.isfile(os.path.join(folder, v, "dataset_info.json"))]
+    return os.path.join(folder, max(versions, key=_version)) if versions else None
+
+
+def _load_with_tfds(folder, split):
+    import tensorflow_datasets as tfds
+
+    try:
+        builder = tfds.builder_from_directory(folder)
+        images, labels = tfds.as_numpy(builder.as_dataset(split=split, as_supervised=True, batch_size=-1))
+    except Exception as e:  # missing or damaged record files, unknown split, wrong features
+        raise MnistgenError(f"cannot read the prepared tensorflow-datasets copy in {folder} "
+                            f"({type(e).__name__}); delete it or prepare it again") from None
+    if images.ndim == 4 and images.shape[-1] == 1:  # MNIST-like: (n, 28, 28), as from the IDX files
+        images = images[..., 0]
+    return images, labels
 
 
 def _load_with_keras(name, split):
