@@ -6,6 +6,7 @@ import pytest
 
 from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
+from stand_ins import prepare_tfds
 
 
 def _write_idx(path, array, magic, gz=True):
@@ -120,41 +121,16 @@ def test_cifar10_without_a_cache_fails_clearly(monkeypatch, tmp_path):
     assert "cifar10" in message and "Keras cache" in message
 
 
-def _prepare_tfds(data_dir, name, shape, version="3.0.1"):
-    """A tiny dataset in tensorflow-datasets' prepared format: 12 train and 5 test examples."""
-    import tensorflow_datasets as tfds
-
-    class Tiny(tfds.core.GeneratorBasedBuilder, skip_registration=True):
-        VERSION = tfds.core.Version(version)
-
-        def _info(self):
-            features = {"image": tfds.features.Image(shape=shape), "label": tfds.features.ClassLabel(num_classes=10)}
-            return tfds.core.DatasetInfo(builder=self, features=tfds.features.FeaturesDict(features),
-                                         supervised_keys=("image", "label"))
-
-        def _split_generators(self, dl_manager):
-            return {"train": self._generate_examples(12, 0), "test": self._generate_examples(5, 1)}
-
-        def _generate_examples(self, n, seed):
-            rng = np.random.default_rng(seed)
-            for i in range(n):
-                yield i, {"image": rng.integers(0, 256, shape, dtype=np.uint8), "label": (3 * i) % 10}
-
-    Tiny.name = name
-    Tiny(data_dir=str(data_dir)).download_and_prepare()
-    return data_dir / name / version
-
-
 def test_a_prepared_tensorflow_datasets_copy_is_a_source(tmp_path, monkeypatch):
     monkeypatch.delenv("MNISTGEN_DATA_DIR", raising=False)
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    _prepare_tfds(tmp_path, "mnist", (28, 28, 1))
+    prepare_tfds(tmp_path, "mnist", (28, 28, 1))
     images, labels = data.load("mnist", "test")
     assert images.shape == (5, 28, 28) and images.dtype == np.uint8  # the IDX files' shape
     assert sorted(labels.tolist()) == [0, 2, 3, 6, 9] and labels.dtype == np.int64
     assert len(data.load("mnist", "train")[0]) == 12
     # A 32x32 colour stand-in for CIFAR-10 keeps its channels.
-    _prepare_tfds(tmp_path, "cifar10", (32, 32, 3))
+    prepare_tfds(tmp_path, "cifar10", (32, 32, 3))
     assert data.load("cifar10", "train")[0].shape == (12, 32, 32, 3)
     # A damaged copy is named in one line, not read half.
     for record in (tmp_path / "mnist" / "3.0.1").glob("*test.tfrecord*"):
@@ -165,5 +141,5 @@ def test_a_prepared_tensorflow_datasets_copy_is_a_source(tmp_path, monkeypatch):
 
 def test_offline_idx_files_come_before_a_prepared_copy(tmp_path, monkeypatch, mnist_available):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
-    _prepare_tfds(tmp_path, "mnist", (28, 28, 1))
+    prepare_tfds(tmp_path, "mnist", (28, 28, 1))
     assert len(data.load("mnist", "test")[0]) == 10_000  # MNISTGEN_DATA_DIR's files

@@ -103,8 +103,10 @@ def stats_of_generator(generator, extractor, n, seed=0, batch_size=1000):
 
 
 def stats_of_split(name, split, extractor, n=None):
-    """Statistics of a data set split (its first `n` images); whole splits are cached."""
-    if n is None:
+    """Statistics of a data set split (its first `n` images); whole splits are cached, except under an
+    extractor with random weights (they differ from process to process)."""
+    cached = n is None and getattr(extractor, "fingerprint", None) != "random"
+    if cached:
         key = f"{name}_{split}_{extractor.name}_{getattr(extractor, 'fingerprint', 'unversioned')}"
         path = os.path.join(cache_dir(), key + ".npz")
         if os.path.exists(path):
@@ -115,7 +117,7 @@ def stats_of_split(name, split, extractor, n=None):
         ensure_dir(cache_dir())  # an unusable cache folder is found before the features are computed
     images, _ = data.load(name, split)
     stats = stats_of_images(images[:n], extractor)
-    if n is None:
+    if cached:
         stats.save(path)
     return stats
 

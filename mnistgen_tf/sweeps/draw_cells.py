@@ -29,6 +29,8 @@ EVAL_DEFAULTS = {
     "figure_samples": 64,
     "figure_digit": 9,  # digit of the kept samples of a conditional model (thesis Figure 4.2)
 }
+# Evaluation settings only some experiments set (so the others' saved cells keep their settings).
+OPTIONAL_EVAL = {"feature_weights": "imagenet"}  # Inception's weights: None = random (plumbing tests)
 
 # The paper's settings for the thesis's MNIST sweeps (chapters 3-4).  The
 # thesis's loss scaling collapses the posterior on MNIST (every latent
@@ -99,12 +101,15 @@ def _quiet_retracing():
 
 def run_draw_cell(cell_dir, settings, verbose=0):
     """Train and evaluate one DRAW cell; returns ``(record, arrays)`` for `sweep.run`."""
-    unknown = set(settings) - DRAW_OPTIONS - set(EVAL_DEFAULTS)
+    unknown = set(settings) - DRAW_OPTIONS - set(EVAL_DEFAULTS) - set(OPTIONAL_EVAL)
     if unknown:
         raise ValueError(f"unknown DRAW cell settings: {sorted(unknown)}")
     _quiet_retracing()
     train_options = {k: v for k, v in settings.items() if k in DRAW_OPTIONS}
-    evaluation = {**EVAL_DEFAULTS, **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS}}
+    evaluation = {**EVAL_DEFAULTS, **OPTIONAL_EVAL,
+                  **{k: v for k, v in settings.items() if k in EVAL_DEFAULTS or k in OPTIONAL_EVAL}}
+    # Before training: a missing extractor (no Inception weights here) fails now, not after hours.
+    extractor = get_extractor(evaluation["features"], weights=evaluation["feature_weights"])
     cell = train_cell("draw", cell_dir, train_options, verbose)
     trainer, generator, config, run_info = cell.trainer, cell.generator, cell.config, cell.run_info
 
@@ -114,7 +119,6 @@ def run_draw_cell(cell_dir, settings, verbose=0):
     n_test = evaluation["test_images"] or len(images)
     x = data.to_float(images[:n_test], config["binarize"])
     metrics, latent, canvases = test_split_metrics(trainer, x, labels[:n_test], seed, evaluation["figure_images"])
-    extractor = get_extractor(evaluation["features"])
     reference = stats_of_split(config["dataset"], "test", extractor)  # cached after the first cell
     metrics.update(sample_metrics(generator, extractor, reference, evaluation["fid_samples"], seed))
     samples, digit = figure_samples(generator, evaluation["figure_samples"], evaluation["figure_digit"], seed)
