@@ -84,6 +84,20 @@ COLUMNS = {
 }
 
 
+def featured_samples(role):
+    """A figure (``draw(results, path)``): the kept samples of the cell featured as `role`, 8 per row."""
+    def draw(results, path):
+        from mnistgen_tf.figures import save_grid_png
+
+        record = results.featured(role)
+        if record is None:
+            return False
+        save_grid_png(results.arrays(record)["samples"] / 255.0, path, ncols=8)
+        return True
+
+    return draw
+
+
 class _NoRetracingWarnings(logging.Filter):
     """Every cell builds new models, so TensorFlow's warnings about retracing say nothing here."""
 

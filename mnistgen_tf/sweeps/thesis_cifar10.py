@@ -14,7 +14,8 @@ whole path on a 32×32×3 stand-in (a prepared tensorflow-datasets copy, see
 """
 
 from mnistgen_tf.sweep import Experiment, Profile
-from mnistgen_tf.sweeps.draw_cells import COLUMNS, FULL_SETTINGS, QUICK_SETTINGS, run_draw_cell, total_latent
+from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, QUICK_SETTINGS, featured_samples, run_draw_cell,
+                                           total_latent)
 
 NAME = "thesis_cifar10"
 
@@ -35,17 +36,6 @@ QUICK = Profile(
 )
 
 
-def draw_samples(results, path):
-    """Figure 3.4: the samples of the T = 16, z = 24 model, colour."""
-    from mnistgen_tf.figures import save_grid_png
-
-    record = results.featured("samples")
-    if record is None:
-        return False
-    save_grid_png(results.arrays(record)["samples"] / 255.0, path, ncols=8)
-    return True
-
-
 EXPERIMENT = Experiment(
     name=NAME,
     title="Thesis Figures 3.3 and 3.4 on CIFAR-10: DRAW against T, and its samples",
@@ -55,7 +45,7 @@ EXPERIMENT = Experiment(
              COLUMNS["elbo"], COLUMNS["kl"], COLUMNS["fid"], COLUMNS["variance_law"], COLUMNS["inactive"],
              COLUMNS["inactive_fraction"]),
     id_labels=(("T", "timesteps"), ("z", "z_dim"), ("lstm", "units"), ("seed", "seed")),
-    figures=(("thesis_fig3_4_cifar10_samples.png", draw_samples),),
+    figures=(("thesis_fig3_4_cifar10_samples.png", featured_samples("samples")),),  # Figure 3.4
     notes=(
         "DRAW on CIFAR-10 (32x32x3 canvas, BCE on colour pixels), {epochs} epochs; FID[inception] of "
         "{fid_samples} samples against the test split.",

@@ -17,7 +17,7 @@ conditional and not; 4.2, 64 samples conditioned on 9 from T=8, z=8.
 
 from mnistgen_tf.sweep import Experiment, Profile, fid_baseline
 from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, epochs_text,
-                                           run_draw_cell, total_latent)
+                                           featured_samples, run_draw_cell, total_latent)
 from mnistgen_tf.sweeps.thesis_timesteps import NAME as TIMESTEPS
 
 NAME = "thesis_conditional"
@@ -61,15 +61,8 @@ def draw_conditional_vs_not(results, path):
     return True
 
 
-def draw_digit_samples(results, path):
-    """Figure 4.2: 64 samples of the conditional model asked for one digit (9)."""
-    from mnistgen_tf.figures import save_grid_png
-
-    record = results.featured("digit")
-    if record is None:
-        return False
-    save_grid_png(results.arrays(record)["samples"] / 255.0, path, ncols=8)
-    return True
+# Figure 4.2: 64 samples of the conditional model asked for one digit (9).
+draw_digit_samples = featured_samples("digit")
 
 
 EXPERIMENT = Experiment(
