@@ -69,7 +69,7 @@ def test_the_sweep_measures_labels_and_style(quick_zoo):
     results = str(quick_zoo)
     assert main(["sweep", "seed004_applications/transfer", "--quick", "--results", results]) == 0
     assert main(["figures", "--quick", "--results", results]) == 0
-    cell = quick_zoo / "quick" / "seed004_applications" / "transfer" / "cells" / "cvae_seed0_seed0"
+    cell = quick_zoo / "quick" / "seed004_applications" / "transfer" / "cells" / "cvae_seed0"
     record = json.loads((cell / "cell.json").read_text())
     assert len(record["label_accuracy_per_digit"]) == 10
     assert record["metrics"]["label_accuracy"] == pytest.approx(np.mean(record["label_accuracy_per_digit"]))
