@@ -80,3 +80,24 @@ class EpochLearningRate(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["learning_rate"] = self.value(epoch)
+
+
+class FreezeParts(keras.callbacks.Callback):
+    """From epoch `after` (0-based: epochs after+1, ...) on, the model's parts named in `parts` stop training.
+
+    Two-stage training in one run: e.g. the adder's autoencoder (E, D) learns
+    to reconstruct first, then P learns on codes that no longer move.  The
+    freeze is a function of the epoch number alone, so a resumed run freezes
+    where an uninterrupted one did.
+    """
+
+    def __init__(self, after, parts):
+        super().__init__()
+        self.after, self.parts = after, tuple(parts)
+
+    def on_epoch_begin(self, epoch, logs=None):
+        parts = [getattr(self.model, name) for name in self.parts]
+        if epoch >= self.after and any(part.trainable for part in parts):
+            for part in parts:
+                part.trainable = False
+            self.model.make_train_function(force=True)  # the traced step holds the old trainable list

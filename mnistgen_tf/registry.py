@@ -239,6 +239,9 @@ class AdderOptions(TrainingOptions):
     kl_adder_weight: float = option(1e-5, "weight of the adder's KL (generative)", minimum=0)
     balanced: bool = option(False, "draw the sums uniformly over 0-9 (the seed's balanced data) instead of "
                                    "one pair per training image")
+    freeze_autoencoder_after: int = option(0, "train in two stages: after this many epochs E and D stop "
+                                              "training and P alone learns, on codes that no longer move "
+                                              "(0: one stage)", minimum=0)
     epochs: int = option(30, "training epochs", minimum=1)
     batch_size: int = option(128, "training batch size", minimum=1)
 
@@ -250,6 +253,13 @@ def _with_adam(model, learning_rate):
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(learning_rate))
     return model
+
+
+def _adder_callbacks(options, out_dir):
+    from mnistgen_tf.callbacks import FreezeParts
+
+    after = options.freeze_autoencoder_after
+    return [FreezeParts(after, ("encoder", "decoder"))] if after else []
 
 
 def _adder_trainer(options, image_shape):
@@ -440,7 +450,7 @@ FAMILIES = {family.name: family for family in (
                     "generator is the inference model E, P, D (inputs image and number); use `mnistgen add`.",
         options=AdderOptions, data="addition", build=_adder_trainer, generator=_adder_inference,
         monitor=lambda options: "val_l2_sum" if options.sum_loss == "image" else "val_l2_code",
-        samples_noise=False,
+        samples_noise=False, callbacks=_adder_callbacks,
     ),
     Family(
         name="gan",

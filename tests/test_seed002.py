@@ -138,6 +138,27 @@ def test_the_class_code_target_is_each_digits_running_mean_code(tmp_path):
     np.testing.assert_array_equal(reloaded.class_codes.numpy(), before)
 
 
+def test_two_stage_training_freezes_the_autoencoder_and_trains_p(tmp_path, mnist_available):
+    from mnistgen_tf.train import load_checkpoint, read_state
+
+    options = dict(kind="ae", latent_dim=3, sum_loss="class_code", freeze_autoencoder_after=1, subset=200,
+                   batch_size=50, verbose=0)
+
+    def weights(run):
+        model = load_checkpoint(str(run), read_state(str(run))["checkpoint"])
+        return {part: [np.asarray(w) for w in getattr(model, part).weights]
+                for part in ("encoder", "decoder", "number_adder")}
+
+    train("adder", str(tmp_path), epochs=1, **options)
+    first = weights(tmp_path)
+    train("adder", str(tmp_path), epochs=3, resume=True, **options)
+    final = weights(tmp_path)
+    for part in ("encoder", "decoder"):  # frozen after epoch 1
+        for before, after in zip(first[part], final[part]):
+            np.testing.assert_array_equal(before, after)
+    assert any(not np.array_equal(b, a) for b, a in zip(first["number_adder"], final["number_adder"]))  # P learns
+
+
 def test_same_seed_same_weights_and_history(tmp_path, mnist_available):
     options = dict(decoder="upsample", latent_dim=2, loss="bce", epochs=2, subset=300, seed=5, verbose=0)
     first, _, _ = train("autoencoder", str(tmp_path / "a"), **options)
