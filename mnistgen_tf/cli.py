@@ -200,11 +200,14 @@ def _inpaint(args):
     if not args.out.endswith(".png"):
         raise MnistgenError(f"--out must end in .png, got {args.out}")
     _check_output(args.out)
+    if args.generator is None and (args.steps or args.completions):
+        raise MnistgenError("-k and --steps apply to a generator's completions; the training mean (no "
+                            "--generator) has one")
     mask = observed_mask(args.mask, 1, seed=args.seed)  # checks the name before anything is loaded
     image, digit = _read_image(args.image)
     x = image[None]
     generator = load_generator(args.generator) if args.generator else None
-    completions = complete(x, mask, generator, args.completions, args.steps, args.seed)
+    completions = complete(x, mask, generator, args.completions or 4, args.steps, args.seed)
     method = {None: "the training mean", "vae": "fitted codes", "ddpm": "the DDPM chain"}[
         method_of(generator) if generator else None]
     read = ClassifierFeatures("mnist").classify(completions[:, 0])
@@ -341,13 +344,14 @@ def build_parser():
                                         "without --generator, the per-pixel training mean. Writes a PNG strip: "
                                         "input (missing grey), the completions, the original.")
     p.add_argument("--generator", metavar="GENERATOR",
-                   help="a VAE's or DDPM's generator.keras (default: the training-mean baseline)")
+                   help="a VAE's (or any flat-code decoder's) or a DDPM's generator.keras (default: the "
+                        "training-mean baseline)")
     p.add_argument("--image", required=True, metavar="N|FILE.png",
                    help="an index into the MNIST test split, or a 28x28 grey PNG")
     p.add_argument("--mask", required=True, choices=MASKS, help="which pixels are missing")
-    p.add_argument("-k", "--completions", type=_positive, default=4, help="completions to draw (default 4)")
+    p.add_argument("-k", "--completions", type=_positive, help="completions to draw (default 4)")
     p.add_argument("--steps", type=_positive,
-                   help="Adam steps on the code (VAE, default 300) or reverse steps (DDPM, default 50)")
+                   help="Adam steps on the code (VAE, default 300) or reverse steps (DDPM, default 50 or T)")
     p.add_argument("--seed", type=_seed, default=0, help="seed of the random mask, starts and noise")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the strip of images")
     p.set_defaults(run=_inpaint)

@@ -54,6 +54,16 @@ def load(name, split="train"):
     return _checked(images, labels.reshape(-1), f"keras.datasets.{name} images", f"keras.datasets.{name} labels")
 
 
+def source(name):
+    """Where `load` reads `name` from here: the IDX folder, the prepared tensorflow-datasets copy (whose
+    examples come in that copy's own order, not the IDX files'), or keras.datasets."""
+    data_dir = os.environ.get(DATA_DIR_ENV)
+    if data_dir and name != "cifar10":
+        return f"idx:{_dataset_folder(data_dir, name)}"
+    prepared = prepared_tfds(name)
+    return f"tfds:{prepared}" if prepared else f"keras.datasets.{name}"
+
+
 def _dataset_folder(data_dir, name):
     # Fashion-MNIST is distributed as "fashion-mnist"; accept either spelling.
     for candidate in (name, name.replace("_", "-")):
@@ -162,13 +172,14 @@ def to_float(images, binarize=False):
     return x
 
 
-def seeded_draw(name, split, n, seed=0):
-    """`n` images (floats in [0, 1]) and labels of a split: a seeded draw without replacement, in split order."""
+def seeded_draw(name, split, n, seed=0, as_float=True):
+    """`n` images and labels of a split: a seeded draw without replacement, in split order; the images as
+    floats in [0, 1] with a channel axis (`to_float`), or as stored (uint8) when not `as_float`."""
     images, labels = load(name, split)
     if not 0 < n <= len(images):
         raise MnistgenError(f"cannot draw {n} images from the {len(images)} of {name}:{split}")
     chosen = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
-    return to_float(images[chosen]), labels[chosen]
+    return (to_float(images[chosen]) if as_float else images[chosen]), labels[chosen]
 
 
 def split_train_val(images, labels, subset=None, val_size=5000):

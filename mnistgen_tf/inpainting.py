@@ -10,8 +10,8 @@ pixels are exactly the input's:
   ``‖z‖² / 2``, the negative log-posterior of z given what is seen; several
   random starts give several completions;
 - `ddpm_fill`: a trained DDPM's reverse chain, with the observed pixels put
-  back at the noise level of each step (RePaint, Lugmayr et al. 2022; without
-  its resampling jumps unless ``resample > 1``).
+  back at the noise level of each step (RePaint, Lugmayr et al. 2022, without
+  its resampling jumps).
 """
 
 import keras
@@ -106,23 +106,24 @@ def _fit_codes(decoder, x, m, z, steps, learning_rate):
         step()
 
 
-def ddpm_fill(generator, images, mask, completions=1, steps=50, resample=1, seed=0, batch_size=500):
+def ddpm_fill(generator, images, mask, completions=1, steps=50, seed=0, batch_size=500):
     """(completions, n, 28, 28, 1) from a saved DDPM generator's U-Net, RePaint-style.
 
-    The chain visits `steps` of the T steps with Ho et al.'s stochastic update
-    (η = 1); before each step the observed pixels are replaced by a fresh draw
-    of q(x_t | x_0) at that step's noise level, so the model only invents the
-    missing ones.  With ``resample = r > 1`` each step is repeated r times,
-    going back to the previous level by q between repeats (RePaint's jumps of one step).
+    The chain visits `steps` of the T steps (at most T) with Ho et al.'s
+    stochastic update (η = 1); before each step the observed pixels are
+    replaced by a fresh draw of q(x_t | x_0) at that step's noise level, so
+    the model only invents the missing ones.
     """
     from mnistgen_tf.models.ddpm import ReverseDiffusion, alpha_bars, noise_schedule, sampling_steps
 
     images = _check(images, mask)
     trained = generator.get_layer("reverse_diffusion")
+    if not 1 <= steps <= trained.timesteps:
+        raise MnistgenError(f"the DDPM has {trained.timesteps} steps; inpainting can visit 1 to "
+                            f"{trained.timesteps} of them, not {steps}")
     chain = ReverseDiffusion(trained.unet, trained.schedule, trained.timesteps, steps, eta=1.0, seed=seed)
     tau = sampling_steps(trained.timesteps, steps)[::-1]  # the loop's order, last step first
     a = alpha_bars(noise_schedule(trained.schedule, trained.timesteps))[tau].astype(np.float32)
-    a_next = np.concatenate([a[1:], [1.0]]).astype(np.float32)  # ᾱ of the level each step leads to
     rng = np.random.default_rng(seed)
     step = tf.function(chain.step)
     out = np.empty((completions, *images.shape), np.float32)
@@ -132,21 +133,21 @@ def ddpm_fill(generator, images, mask, completions=1, steps=50, resample=1, seed
             m = mask[start:start + batch_size]
             x = rng.standard_normal(x0.shape).astype(np.float32)
             for i in range(len(tau)):
-                for r in range(resample):
-                    known = np.sqrt(a[i]) * x0 + np.sqrt(1 - a[i]) * rng.standard_normal(x0.shape)
-                    x = composite(known.astype(np.float32), m, x)
-                    noise = rng.standard_normal(x0.shape).astype(np.float32)
-                    x = step(tf.constant(x), tf.constant(i), tf.constant(noise)).numpy()
-                    if r < resample - 1 and i < len(tau) - 1:  # back up one level: q(x_t | x_prev)
-                        back = a[i] / a_next[i]
-                        x = np.sqrt(back) * x + np.sqrt(1 - back) * rng.standard_normal(x0.shape)
-                        x = x.astype(np.float32)
+                known = np.sqrt(a[i]) * x0 + np.sqrt(1 - a[i]) * rng.standard_normal(x0.shape)
+                x = composite(known.astype(np.float32), m, x)
+                noise = rng.standard_normal(x0.shape).astype(np.float32)
+                x = step(tf.constant(x), tf.constant(i), tf.constant(noise)).numpy()
             out[c, start:start + len(x0)] = composite(images[start:start + len(x0)], m, np.clip(x, -1, 1) / 2 + 0.5)
     return out
 
 
 def method_of(generator):
-    """``"ddpm"`` for a DDPM's generator, ``"vae"`` for a decoder of one flat code ``z`` (a VAE's, an AE's)."""
+    """``"ddpm"`` for a DDPM's generator, ``"vae"`` for a decoder of one flat code ``z``.
+
+    Code fitting is meant for a VAE's decoder, whose codes follow N(0, I);
+    any other decoder of one flat code (an AE's, a GAN's) is fitted the same
+    way, the ‖z‖²/2 term then only a regulariser.
+    """
     if any(layer.name == "reverse_diffusion" for layer in generator.layers):
         return "ddpm"
     if len(generator.inputs) == 1 and generator.inputs[0].name == "z" and len(generator.inputs[0].shape) == 2:
@@ -163,5 +164,7 @@ def complete(images, mask, generator=None, completions=1, steps=None, seed=0):
 
         return mean_fill(images, mask, data.to_float(data.load("mnist", "train")[0]).mean(axis=0))[None]
     method = method_of(generator)
-    fill = vae_fill if method == "vae" else ddpm_fill
-    return fill(generator, images, mask, completions, steps or DEFAULT_STEPS[method], seed=seed)
+    if method == "vae":
+        return vae_fill(generator, images, mask, completions, steps or DEFAULT_STEPS["vae"], seed=seed)
+    timesteps = generator.get_layer("reverse_diffusion").timesteps
+    return ddpm_fill(generator, images, mask, completions, steps or min(DEFAULT_STEPS["ddpm"], timesteps), seed=seed)

@@ -377,6 +377,7 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     record = read_record(record_path)
     if record is not None:
         _check_settings(experiment, record, cell, record_path)
+        _check_sources(experiment, results_dir, quick, cell, record, record_path)
         _clean_cell(folder)  # in case a run died between cell.json and the clean-up
         say("finished before, skipped")
         return "skipped"
@@ -416,6 +417,15 @@ def _used_cells(experiment, results_dir, quick, settings):
                                     f"`mnistgen sweep {name}{' --quick' * quick}` first")
         used[key] = folder
     return used
+
+
+def _check_sources(experiment, results_dir, quick, cell, record, path):
+    """A finished cell made from a cell of another experiment that has been redone since must not pass."""
+    for key, folder in _used_cells(experiment, results_dir, quick, cell.settings).items():
+        used = record.get("uses", {}).get(key)
+        if used is not None and used["provenance"] != _made_by(folder):
+            raise MnistgenError(f"{path} was made from an earlier {os.path.relpath(folder, results_dir)}, redone "
+                                "since; move the cell away to remake it")
 
 
 def _made_by(folder):

@@ -308,7 +308,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     for name, companion in family.companions.items():
         save_model(companion(model), os.path.join(out_dir, name))
     write_json(os.path.join(out_dir, RUN), {
-        "config": config, "train_images": len(x_train), "val_images": len(x_val),
+        "config": config, "data_source": data.source(opts.dataset), "train_images": len(x_train),
+        "val_images": len(x_val),
         "parameters": model.count_params(), "generator_parameters": generator.count_params(),
         "selected_epoch": state["best_epoch"] if monitor else state["epochs_done"],
         "epochs_before_last_session": epochs_before,

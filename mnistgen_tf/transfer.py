@@ -32,10 +32,10 @@ def parse_digits(text):
 
 def check_cvae(encoder, decoder):
     """One-line errors unless `encoder` reads (image, label) and `decoder` (z, label) with matching codes."""
-    if sorted(t.name for t in decoder.inputs) != ["label", "z"]:
+    if sorted(t.name for t in getattr(decoder, "inputs", None) or []) != ["label", "z"]:
         raise MnistgenError("the generator is not conditional: style transfer needs a CVAE's decoder (z and label)")
-    names = sorted(t.name for t in encoder.inputs)
-    if names != ["image", "label"]:
+    names = sorted(t.name for t in getattr(encoder, "inputs", None) or [])  # subclassed models have none
+    if names != ["image", "label"] or len(encoder.outputs) != 2:
         raise MnistgenError(f"the encoder's inputs are {names}; style transfer needs a CVAE's encoder "
                             "(image and label)")
     code, latent = encoder.outputs[0].shape[-1], {t.name: t.shape[-1] for t in decoder.inputs}["z"]

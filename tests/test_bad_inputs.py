@@ -341,7 +341,7 @@ ADD_CASES = [
     (["--image", "0", "--number", "x"], "must be a number"),
     (["--image", "0", "--number", "3"], "is a 7: 7 + 3 is above 9"),  # test image 0 is a 7
     (["--image", "99999", "--number", "1"], "test split has 10000 images"),
-    (["--image", "{tmp}/big.png", "--number", "1"], "the adder reads 28x28"),
+    (["--image", "{tmp}/big.png", "--number", "1"], "expected a 28x28 digit"),
     (["--image", "{tmp}/missing.png", "--number", "1"], "--image must be"),
     (["--image", "{tmp}/broken.png", "--number", "1"], "cannot read"),
     (["--image", "0", "--number", "1", "--generator", "{runs}/autoencoder/generator.keras"], "not an adder"),

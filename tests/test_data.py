@@ -126,6 +126,7 @@ def test_a_prepared_tensorflow_datasets_copy_is_a_source(tmp_path, monkeypatch):
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     prepare_tfds(tmp_path, "mnist", (28, 28, 1))
     images, labels = data.load("mnist", "test")
+    assert data.source("mnist") == f"tfds:{tmp_path / 'mnist' / '3.0.1'}"
     assert images.shape == (5, 28, 28) and images.dtype == np.uint8  # the IDX files' shape
     assert sorted(labels.tolist()) == [0, 2, 3, 6, 9] and labels.dtype == np.int64
     assert len(data.load("mnist", "train")[0]) == 12
@@ -143,3 +144,4 @@ def test_offline_idx_files_come_before_a_prepared_copy(tmp_path, monkeypatch, mn
     monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path))
     prepare_tfds(tmp_path, "mnist", (28, 28, 1))
     assert len(data.load("mnist", "test")[0]) == 10_000  # MNISTGEN_DATA_DIR's files
+    assert data.source("mnist").startswith("idx:")

@@ -108,7 +108,7 @@ def test_the_sweep_completes_with_the_zoos_models(quick_zoo):
 
 
 @pytest.mark.parametrize("args, fragment", [
-    (["--image", "3", "--mask", "nose"], "invalid choice: 'nose'"),
+    (["--image", "3", "--mask", "left_half", "-k", "3"], "-k and --steps apply to a generator's"),
     (["--image", "10000", "--mask", "left_half"], "the MNIST test split has 10000 images"),
     (["--image", "{tmp}/big.png", "--mask", "left_half"], "expected a 28x28 digit"),
     (["--image", "3", "--mask", "left_half", "--generator", "{tmp}/none.keras"], "no model file"),
@@ -128,3 +128,13 @@ def test_inpaint_draws_a_strip_with_the_mean(tmp_path, mnist_available):
     result = mnistgen("inpaint", "--image", "0", "--mask", "centre_square", "--out", out)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "test digit 7 with its centre square missing" in result.stdout and out.stat().st_size > 200
+
+
+def test_the_ddpm_fills_with_at_most_its_own_steps(quick_zoo, tmp_path):
+    ddpm = quick_zoo / "quick" / "seed004_zoo" / "cells" / "ddpm_seed0" / "run" / "generator.keras"  # T = 20
+    out = tmp_path / "filled.png"
+    result = mnistgen("inpaint", "--generator", ddpm, "--image", 0, "--mask", "random_half", "-k", 2, "--out", out)
+    assert result.returncode == 0 and "2 completion(s) by the DDPM chain" in result.stdout, result.stderr[-2000:]
+    result = mnistgen("inpaint", "--generator", ddpm, "--image", 0, "--mask", "random_half", "--steps", 30,
+                      "--out", tmp_path / "bad.png")
+    assert_one_line_error(result, "the DDPM has 20 steps; inpainting can visit 1 to 20 of them, not 30")

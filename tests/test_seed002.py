@@ -151,6 +151,12 @@ def test_two_stage_training_freezes_the_autoencoder_and_trains_p(tmp_path, mnist
 
     train("adder", str(tmp_path), epochs=1, **options)
     first = weights(tmp_path)
+    from mnistgen_tf.registry import get_family
+
+    family = get_family("adder")
+    keras.utils.set_random_seed(0)  # as the trainer does before building: the initial weights
+    initial = family.build(family.make_options(**{k: v for k, v in options.items() if k != "verbose"}), (28, 28, 1))
+    assert not np.array_equal(np.asarray(initial.encoder.weights[0]), first["encoder"][0])  # epoch 1 trained E
     train("adder", str(tmp_path), epochs=3, resume=True, **options)
     final = weights(tmp_path)
     for part in ("encoder", "decoder"):  # frozen after epoch 1

@@ -2,7 +2,7 @@
 
 Cells: N real training images (a seeded draw) × source of generated images
 (none; the zoo's CVAE; the conditional DRAW of ``draw_conditional_t8_z8/``)
-× ratio of generated to real (1:1, 1:5) × seed.  Every cell trains the kit's
+× ``ratio`` generated images per real one (real : generated = 1:1, 1:5) × seed.  Every cell trains the kit's
 CNN for the same number of steps (`mnistgen_tf.augment`) and reports its
 accuracy on the test split; the summary gives mean ± standard deviation over
 the seeds, and the figure accuracy against N, one line per source and ratio.
@@ -39,10 +39,9 @@ QUICK = Profile(
 
 
 def real_examples(n, seed):
-    """`n` labelled training images (uint8), a seeded draw."""
-    images, labels = data.load("mnist", "train")
-    chosen = np.sort(np.random.default_rng(seed).choice(len(images), n, replace=False))
-    return images[chosen][..., None], labels[chosen].astype(np.int32)
+    """`n` labelled training images (uint8, with a channel axis), a seeded draw."""
+    images, labels = data.seeded_draw("mnist", "train", n, seed, as_float=False)
+    return images[..., None], labels.astype(np.int32)
 
 
 def run_augmentation_cell(cell_dir, settings, verbose, used):

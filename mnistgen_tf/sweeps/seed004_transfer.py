@@ -14,7 +14,7 @@ import numpy as np
 from mnistgen_tf import data
 from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.metrics.features import ClassifierFeatures
-from mnistgen_tf.sampling import load_generator
+from mnistgen_tf.sampling import load_generator, load_model_file
 from mnistgen_tf.sweep import Column, Experiment, Profile
 from mnistgen_tf.transfer import style_consistency, transfer
 
@@ -33,7 +33,7 @@ def figure_sources(labels):
 def run_transfer_cell(cell_dir, settings, verbose, used):
     run = f"{used['cvae']}/run"
     decoder = load_generator(f"{run}/generator.keras")
-    encoder = keras.models.load_model(f"{run}/encoder.keras")
+    encoder = load_model_file(f"{run}/encoder.keras")
     images, labels = data.seeded_draw("mnist", "test", settings["sources"], settings["seed"])
     outputs = transfer(encoder, decoder, images, labels, DIGITS)
     read = ClassifierFeatures("mnist").classify(outputs.reshape(-1, 28, 28, 1)).reshape(len(images), len(DIGITS))
