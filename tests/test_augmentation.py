@@ -41,6 +41,7 @@ def test_a_missing_folder_that_a_sweep_reads_is_named(tmp_path):
         "generator": str(tmp_path / "draw_conditional_t8_z8")}
 
 
+@pytest.mark.slow  # four classifier trainings; the mix itself is checked above
 def test_the_sweep_trains_with_and_without_generated_digits(quick_zoo):
     from mnistgen_tf.cli import main
 

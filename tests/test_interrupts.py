@@ -54,6 +54,9 @@ def assert_same_run(run, straight):
 # kill -9 mid-epoch (batch 8 is in epoch 2), during validation (epoch 2's), and during the
 # third save (epoch 2's best.keras: its temporary file written, never renamed).
 SLOW_TO_COMPILE = ("ddpm",)
+# Plain Keras models with no state of their own beyond weights and optimizer (the modes above cover
+# that path): their per-family kill -9 runs with -m slow, to keep the default suite near 15 minutes.
+PLAIN_KERAS = ("autoencoder", "label-decoder")
 
 
 @pytest.mark.parametrize("mode,n", [("kill-batch", 8), ("kill-eval", 2), ("kill-save", 3)])
@@ -68,8 +71,8 @@ def test_kill_9_then_resume_gives_the_uninterrupted_run(mode, n, straight, tmp_p
 
 
 # The DDPM's case takes minutes (three processes, each compiling its U-Net and reverse loop): -m slow.
-@pytest.mark.parametrize("family", [pytest.param(name, marks=pytest.mark.slow) if name in SLOW_TO_COMPILE else name
-                                    for name in sorted(FAMILIES)])
+@pytest.mark.parametrize("family", [pytest.param(name, marks=pytest.mark.slow)
+                                    if name in SLOW_TO_COMPILE + PLAIN_KERAS else name for name in sorted(FAMILIES)])
 def test_every_family_resumes_a_kill_9_to_the_uninterrupted_run(family, tmp_path, mnist_available):
     args = ["train", family, "--epochs", "3", "--subset", "300", *TINY[family]]
     batch = int(TINY[family][TINY[family].index("--batch-size") + 1]) if "--batch-size" in TINY[family] else \
