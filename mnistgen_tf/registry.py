@@ -239,6 +239,8 @@ class AdderOptions(TrainingOptions):
     kl_adder_weight: float = option(1e-5, "weight of the adder's KL (generative)", minimum=0)
     balanced: bool = option(False, "draw the sums uniformly over 0-9 (the seed's balanced data) instead of "
                                    "one pair per training image")
+    adder_units: int = option(128, "units of each hidden layer of P", minimum=1)
+    adder_layers: int = option(2, "hidden layers of P", minimum=1)
     freeze_autoencoder_after: int = option(0, "train in two stages: after this many epochs E and D stop "
                                               "training and P alone learns, on codes that no longer move "
                                               "(0: one stage)", minimum=0)
@@ -268,7 +270,8 @@ def _adder_trainer(options, image_shape):
     model = Adder(kind=options.kind, latent_dim=options.latent_dim, decoder=options.decoder,
                   image_weight=options.image_weight, sum_weight=options.sum_weight,
                   kl_encoder_weight=options.kl_encoder_weight, kl_adder_weight=options.kl_adder_weight,
-                  sum_loss=options.sum_loss, seed=options.seed)
+                  sum_loss=options.sum_loss, adder_units=options.adder_units, adder_layers=options.adder_layers,
+                  seed=options.seed)
     return _with_adam(model, options.learning_rate)
 
 

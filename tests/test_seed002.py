@@ -138,6 +138,14 @@ def test_the_class_code_target_is_each_digits_running_mean_code(tmp_path):
     np.testing.assert_array_equal(reloaded.class_codes.numpy(), before)
 
 
+def test_p_takes_its_width_and_depth_and_keeps_them_when_saved(tmp_path):
+    adder = Adder(kind="ae", latent_dim=3, adder_units=16, adder_layers=3, seed=0)
+    hidden = [layer for layer in adder.number_adder.layers if layer.name.startswith("hidden")]
+    assert [layer.units for layer in hidden] == [16, 16, 16]
+    again = Adder.from_config(adder.get_config())
+    assert (again.adder_units, again.adder_layers) == (16, 3)
+
+
 def test_two_stage_training_freezes_the_autoencoder_and_trains_p(tmp_path, mnist_available):
     from mnistgen_tf.train import load_checkpoint, read_state
 

@@ -56,13 +56,13 @@ CLASS_CODE_DECAY = 0.99  # per batch: about 100 batches of targets in each digit
 TERMS = ("loss", "l2_image", "l2_sum", "kl_encoder", "kl_adder")
 
 
-def build_number_adder(latent_dim, variational=False, units=128, name="number_adder"):
+def build_number_adder(latent_dim, variational=False, units=128, depth=2, name="number_adder"):
     """P: ``[code, number]`` -> the code of the sum (or its mean and log-variance when `variational`)."""
     code = keras.Input((latent_dim,), name="code")
     number = keras.Input((1,), name="number")
     x = layers.Concatenate(name="code_and_number")([code, number])
-    x = layers.Dense(units, activation="relu", name="hidden1")(x)
-    x = layers.Dense(units, activation="relu", name="hidden2")(x)
+    for i in range(depth):  # hidden1, hidden2, ...: the two-layer P's names, so older files still load
+        x = layers.Dense(units, activation="relu", name=f"hidden{i + 1}")(x)
     if variational:
         outputs = [layers.Dense(latent_dim, name="sum_mean")(x), layers.Dense(latent_dim, name="sum_log_var")(x)]
     else:
@@ -80,11 +80,13 @@ class Adder(TermsTrainer):
         decoder: one of `autoencoder.DECODERS`.
         image_weight, sum_weight, kl_encoder_weight, kl_adder_weight: the loss weights.
         sum_loss: ``"image"`` (the seed) or ``"code"``: where the sum's L2 is taken (module docstring).
+        adder_units, adder_layers: P's hidden layers (2 of 128 by default).
         seed: seed of the sampled codes.
     """
 
     def __init__(self, kind="ae", latent_dim=7, decoder="convtranspose", image_weight=0.1, sum_weight=1.0,
-                 kl_encoder_weight=1e-5, kl_adder_weight=1e-5, sum_loss="image", seed=None, **kwargs):
+                 kl_encoder_weight=1e-5, kl_adder_weight=1e-5, sum_loss="image", adder_units=128, adder_layers=2,
+                 seed=None, **kwargs):
         super().__init__(TERMS + (("l2_code",) if sum_loss != "image" else ()), **kwargs)
         if kind not in KINDS:
             raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
@@ -96,7 +98,8 @@ class Adder(TermsTrainer):
                              "kl_encoder_weight": kl_encoder_weight, "kl_adder_weight": kl_adder_weight}
         self.encoder = build_encoder(latent_dim, variational=kind != "ae")
         self.decoder = build_decoder(decoder, latent_dim)
-        self.number_adder = build_number_adder(latent_dim, variational=kind == "generative")
+        self.adder_units, self.adder_layers = adder_units, adder_layers
+        self.number_adder = build_number_adder(latent_dim, kind == "generative", adder_units, adder_layers)
         self.sample_code = GaussianSample(seed, name="sample_code")
         self.sample_sum = GaussianSample(None if seed is None else seed + 1, name="sample_sum")
         if sum_loss == "class_code":  # the running mean code of each digit, and whether it has one yet
@@ -170,7 +173,8 @@ class Adder(TermsTrainer):
 
     def get_config(self):
         return {**super().get_config(), "kind": self.kind, "latent_dim": self.latent_dim,
-                "decoder": self.decoder_kind, "sum_loss": self.sum_loss, "seed": self.seed, **self.loss_weights}
+                "decoder": self.decoder_kind, "sum_loss": self.sum_loss, "adder_units": self.adder_units,
+                "adder_layers": self.adder_layers, "seed": self.seed, **self.loss_weights}
 
     @classmethod
     def from_config(cls, config):

@@ -15,7 +15,8 @@ Grids (`registry.AdderOptions`, code size 7, convtranspose decoder):
   epochs: a 7-unit code carries the digit too faintly for P to read it
   reliably (the code's 10-NN digit accuracy bounds what P can do); once
   trained jointly, once in two stages (E and D frozen after 6 epochs, then P
-  alone, ``freeze_autoencoder_after``), so P chases codes that stay put.
+  alone, ``freeze_autoencoder_after``), so P chases codes that stay put; and
+  once with a larger P (three hidden layers of 512 instead of two of 128).
 
 The table's reference (`class_mean_baseline`) is the output an image L2
 rewards: the mean training image of the target digit.
@@ -57,22 +58,24 @@ PROBE_DRAWS = 100
 # epoch on a shared 2-core CPU.
 FULL = Profile(
     settings={"dataset": "mnist", "latent_dim": 7, "decoder": "convtranspose", "sum_loss": "image",
-              "balanced": False, "epochs": 10, "freeze_autoencoder_after": 0,
+              "balanced": False, "epochs": 10, "freeze_autoencoder_after": 0, "adder_units": 128, "adder_layers": 2,
               "batch_size": 128, "learning_rate": 1e-3, "subset": None, "seed": 0, "test_images": None},
     grids=(
         {"kind": ("ae", "vae", "generative"), WEIGHTS: (WORKING,)},
         {"kind": ("ae", "vae", "generative"), "sum_loss": ("code",), WEIGHTS: (WORKING,)},
         {"kind": ("generative",), WEIGHTS: tuple(row for row in SEED_TABLE_1 if row != WORKING)},
-        {"kind": ("ae",), ("sum_loss", "latent_dim", "epochs", "freeze_autoencoder_after"): (
-            ("class_code", 16, 20, 0), ("class_code", 16, 20, 6)), WEIGHTS: (WORKING,)},
+        {"kind": ("ae",), ("sum_loss", "latent_dim", "epochs", "freeze_autoencoder_after", "adder_units",
+                           "adder_layers"): (
+            ("class_code", 16, 20, 0, 128, 2), ("class_code", 16, 20, 6, 128, 2), ("class_code", 16, 20, 0, 512, 3)),
+         WEIGHTS: (WORKING,)},
     ),
     featured={"working": dict(zip(WEIGHTS, WORKING))},
 )
 QUICK = Profile(
     settings={**FULL.settings, "latent_dim": 3, "epochs": 1, "subset": 600, "test_images": 300},
     grids=FULL.grids[:-1] + (
-        {"kind": ("ae",), ("sum_loss", "latent_dim", "epochs", "freeze_autoencoder_after"): (
-            ("class_code", 4, 2, 0),), WEIGHTS: (WORKING,)},),
+        {"kind": ("ae",), ("sum_loss", "latent_dim", "epochs", "freeze_autoencoder_after", "adder_units",
+                           "adder_layers"): (("class_code", 4, 2, 0, 128, 2),), WEIGHTS: (WORKING,)},),
     featured=FULL.featured,
 )
 
@@ -201,6 +204,7 @@ COLUMNS = (
     Column("code", "settings.latent_dim"),
     Column("epochs", "epochs"),
     Column("E, D frozen after", lambda r: r["settings"].get("freeze_autoencoder_after") or ""),
+    Column("P", lambda r: f"{r['settings'].get('adder_layers', 2)} x {r['settings'].get('adder_units', 128)}"),
     Column("weights (image, sum, KL enc, KL adder)", _weights),
     Column("seed's Table 1 says", lambda r: r["seed_table_1"] or ""),
     Column("sum accuracy", "metrics.sum_accuracy", ".4f"),
@@ -296,7 +300,8 @@ EXPERIMENT = Experiment(
     run_cell=run_adder_cell,
     columns=COLUMNS,
     id_labels=(("", "kind"), ("", "sum_loss"), ("z", "latent_dim"), ("ep", "epochs"),
-               ("frozen", "freeze_autoencoder_after"), ("img", "image_weight"),
+               ("frozen", "freeze_autoencoder_after"), ("P", "adder_units"), ("x", "adder_layers"),
+               ("img", "image_weight"),
                ("sum", "sum_weight"), ("kle", "kl_encoder_weight"), ("kla", "kl_adder_weight"), ("seed", "seed")),
     figures=(
         ("seed002_fig20_21_addition_data.png", draw_data),
@@ -305,7 +310,8 @@ EXPERIMENT = Experiment(
     ),
     # The first cells were made before sum_loss existed, and before code size and epochs were axes:
     # ids name these only where they differ from those cells' values.
-    settings_added={"sum_loss": "image", "latent_dim": 7, "epochs": 10, "freeze_autoencoder_after": 0},
+    settings_added={"sum_loss": "image", "latent_dim": 7, "epochs": 10, "freeze_autoencoder_after": 0,
+                    "adder_units": 128, "adder_layers": 2},
     baseline=class_mean_baseline,
     notes=(
         "Sum accuracy: the fraction of produced images that the shipped mnist-cnn classifier reads as a + b, "
