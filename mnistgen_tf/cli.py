@@ -113,6 +113,13 @@ def _check_output(path):
         raise MnistgenError(f"cannot write {path}: folder {folder} is missing or not writable")
 
 
+def _check_png_output(path):
+    """`_check_output` for the commands that write one PNG (add, inpaint, transfer)."""
+    if not path.endswith(".png"):
+        raise MnistgenError(f"--out must end in .png, got {path}")
+    _check_output(path)
+
+
 def _sample(args):
     from mnistgen_tf.figures import save_grid_png
     from mnistgen_tf.files import atomic_path, write_array
@@ -171,9 +178,7 @@ def _add(args):
     from mnistgen_tf.metrics.features import ClassifierFeatures
     from mnistgen_tf.sampling import add, load_adder
 
-    if not args.out.endswith(".png"):
-        raise MnistgenError(f"--out must end in .png, got {args.out}")
-    _check_output(args.out)
+    _check_png_output(args.out)
     image, digit = _read_image(args.image)
     if digit is not None and digit + args.number > 9:
         raise MnistgenError(f"test image {args.image} is a {digit}: {digit} + {args.number:g} is above 9, and the "
@@ -197,9 +202,7 @@ def _inpaint(args):
     from mnistgen_tf.metrics.features import ClassifierFeatures
     from mnistgen_tf.sampling import load_generator
 
-    if not args.out.endswith(".png"):
-        raise MnistgenError(f"--out must end in .png, got {args.out}")
-    _check_output(args.out)
+    _check_png_output(args.out)
     if args.generator is None and (args.steps or args.completions):
         raise MnistgenError("-k and --steps apply to a generator's completions; the training mean (no "
                             "--generator) has one")
@@ -229,9 +232,7 @@ def _transfer(args):
     from mnistgen_tf.sampling import load_generator, load_model_file
     from mnistgen_tf.transfer import check_cvae, parse_digits, transfer
 
-    if not args.out.endswith(".png"):
-        raise MnistgenError(f"--out must end in .png, got {args.out}")
-    _check_output(args.out)
+    _check_png_output(args.out)
     digits = parse_digits(args.digits)
     image, digit = _read_image(args.image)
     encoder_path = args.encoder or os.path.join(os.path.dirname(args.generator), "encoder.keras")
