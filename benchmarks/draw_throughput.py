@@ -6,10 +6,24 @@ achieved FLOP rate divided by the float32 matmul rate (2048x2048, TF)
 measured in the same run.  FLOPs are counted analytically: every Dense and
 LSTM kernel's forward multiply-adds x 2, times 3 for forward + backward.
 
-    python benchmarks/draw_throughput.py [--steps 100] [--jit]
+With ``--against REV`` it compares this checkout's DRAW with the one at git
+revision REV instead: the two train in turn, in fresh processes, for
+``--rounds`` rounds each, and the medians and their ratio are printed (the
+machine's load then weighs on both alike).
+
+    python benchmarks/draw_throughput.py [--steps 100] [--jit] [--against REV [--rounds 3]]
 """
 
 import argparse
+import io
+import json
+import os
+import pathlib
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 
 import numpy as np
@@ -49,13 +63,35 @@ def training_images_per_s(args):
     keras.utils.set_random_seed(0)
     x, y = data.load("mnist", "train")
     n = args.batch_size * args.steps
-    ds = data.pipeline(x[:n], y[:n], args.batch_size, shuffle=False).cache()
+    ds = data.pipeline("images", x[:n], y[:n], args.batch_size).cache()
     model = build_draw(args.timesteps, args.z_dim, args.units, conditional=args.conditional, seed=0)
     model.compile(optimizer="adam", jit_compile=args.jit)
     model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # trace, compile, warm caches
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
     return n / (time.perf_counter() - start)
+
+
+def compare_with_revision(args, argv):
+    """Alternate this checkout's DRAW and REV's in fresh processes; print both medians and the ratio."""
+    repo = pathlib.Path(__file__).resolve().parents[1]
+    own_args = [a for a in argv if a not in (args.against, "--against", str(args.rounds), "--rounds")]
+    with tempfile.TemporaryDirectory() as old:
+        archive = subprocess.run(["git", "-C", str(repo), "archive", args.against, "mnistgen_tf"],
+                                 check=True, capture_output=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(old, filter="data")
+        rates = {"this checkout": [], args.against: []}
+        for _ in range(args.rounds):
+            for label, path in (("this checkout", str(repo)), (args.against, old)):
+                env = {**os.environ, "PYTHONPATH": path}
+                out = subprocess.run([sys.executable, __file__, "--json", *own_args], env=env, check=True,
+                                     capture_output=True, text=True).stdout
+                rates[label].append(json.loads(out.strip().splitlines()[-1])["images_per_s"])
+    mine, theirs = (statistics.median(r) for r in rates.values())
+    for label, r in rates.items():
+        print(f"{label:>14}: median {statistics.median(r):7.0f} images/s  (rounds: {', '.join(f'{v:.0f}' for v in r)})")
+    print(f"ratio this checkout / {args.against}: {mine / theirs:.3f}")
 
 
 def main():
@@ -68,7 +104,14 @@ def main():
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    parser.add_argument("--against", metavar="REV", help="compare with the DRAW at git revision REV")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each with --against (default 3)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for --against
     args = parser.parse_args()
+    if args.against:
+        return compare_with_revision(args, sys.argv[1:])
+    if args.json:
+        return print(json.dumps({"images_per_s": training_images_per_s(args)}))
 
     peak_before = matmul_flops_per_s()
     images_per_s = training_images_per_s(args)

@@ -1,3 +1,4 @@
+import pathlib
 import subprocess
 import sys
 import textwrap
@@ -158,7 +159,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell):
         images = generator.predict({{"z": io["z"], "label": io["label"]}}, verbose=0)
         np.testing.assert_allclose(images, io["images"], atol=1e-6)
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
-        assert trainer.cell == "{cell}" and type(trainer.encoder_cells[0]).__name__ == (
+        assert trainer.cell == "{cell}" and type(trainer.get_layer("encoder_lstm_0").lstm).__name__ == (
             "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
         print("ok")
     """)
@@ -183,17 +184,22 @@ def test_outputs_on_a_data_set_feed_the_latent_metrics():
 
 @pytest.mark.parametrize("kind", ["keras", "thesis"])
 def test_encoder_step_equals_the_cell(kind):
-    from mnistgen_tf.layers.recurrent import lstm_step_with_known_input
+    # The image's share of the gates, computed apart, plus the encoder's step is one
+    # step of the same kind of cell on [x, rest] with the two kernels stacked.
+    from mnistgen_tf.layers.recurrent import EncoderLSTM, make_cell
 
-    if kind == "keras":
-        cell = keras.layers.LSTMCell(8)
-        cell.build((None, 12))
-    else:
-        cell = _thesis_cell()
+    encoder = EncoderLSTM(8, 12, kind)
+    encoder.build([(None, 32), (None, 7)])
     rng = np.random.default_rng(0)
+    encoder.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3 for w in encoder.get_weights()])
+    w_x = rng.standard_normal((5, 32)).astype("float32") * 0.3
+    cell = make_cell(kind, 8, "reference")
+    cell.build((None, 12))
+    kernel, *others = encoder.lstm.get_weights()
+    cell.set_weights([np.concatenate([w_x, kernel]), *others])
     x, rest, h, c = (rng.standard_normal((3, n)).astype("float32") for n in (5, 7, 8, 8))
     h_ref, (_, c_ref) = cell(np.concatenate([x, rest], axis=-1), [h, c])
-    h_ours, c_ours = lstm_step_with_known_input(cell, x @ np.asarray(cell.kernel)[:5], rest, h, c, 5)
+    h_ours, c_ours = encoder([x @ w_x, rest], states=[h, c])
     np.testing.assert_allclose(h_ours, h_ref, atol=1e-5)
     np.testing.assert_allclose(c_ours, c_ref, atol=1e-5)
 
@@ -227,3 +233,45 @@ def test_the_thesis_cell_is_its_chapter_1_lstm():
     # h is accepted and ignored by construction.
     h_other, _ = cell(x.astype("float32"), [np.zeros((3, 8), "float32"), c.astype("float32")])
     np.testing.assert_array_equal(h_other, h_ours)
+
+
+def test_the_trainer_is_a_functional_graph_of_its_steps():
+    # summary() shows the connectivity, and a step's encoder can be cut out of the graph
+    # as the thesis's variance-law code does with encoder[i].
+    model = build_draw(3, 4, 16, conditional=True, seed=0)
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line))
+    text = "\n".join(lines)
+    assert "Connected to" in text and "encoder_lstm_0" in text and "write_2" in text
+    batch = _with_noise(_batch(), model)
+    step_1 = keras.Model(model.input, model.get_layer("z_mean_1").output)
+    np.testing.assert_allclose(step_1(batch), model(batch)["mu"][:, 1], atol=1e-5)
+    # The encoder's image share is computed once per image with shared weights.
+    assert len(model.get_layer("encoder_image_gates_0")._inbound_nodes) == 1
+    assert len(model.get_layer("encoder_lstm_0")._inbound_nodes) == 3
+
+
+def test_plot_model_draws_the_graph(tmp_path):
+    pydot = pytest.importorskip("pydot")
+    try:
+        pydot.Dot.create(pydot.Dot())
+    except Exception:
+        pytest.skip("graphviz's dot program is not installed")
+    keras.utils.plot_model(build_draw(2, 4, 16), tmp_path / "draw.png")
+    assert (tmp_path / "draw.png").stat().st_size > 0
+
+
+RESULTS = pathlib.Path(__file__).resolve().parents[1] / "results"
+GENERATORS_IN_RESULTS = sorted(str(p) for pattern in ("thesis_*/**/generator.keras", "draw_*/**/generator.keras")
+                               for p in RESULTS.glob(pattern))
+
+
+@pytest.mark.parametrize("path", GENERATORS_IN_RESULTS, ids=lambda p: p.split("results/")[-1])
+def test_draw_generators_in_results_still_load(path):
+    generator = keras.models.load_model(path)
+    shapes = {tensor.name: tensor.shape for tensor in generator.inputs}
+    inputs = {"z": np.zeros((2, *shapes["z"][1:]), "float32")}
+    if "label" in shapes:
+        inputs["label"] = np.array([1, 7], "int32")
+    images = np.asarray(generator(inputs))
+    assert images.shape == (2, 28, 28, 1) and 0 <= images.min() and images.max() <= 1

@@ -1,4 +1,4 @@
-"""DRAW's recurrent pieces: the decoder that writes on the canvas, the LSTM cells, and a fast LSTM step.
+"""DRAW's recurrent pieces: the decoder that writes on the canvas, the LSTM cells, the encoder's step.
 
 Two cells (`make_cell`): Keras's `LSTMCell` (``"keras"``, the default) and
 the thesis's own LSTM (``"thesis"``, `ThesisLSTMCell`).
@@ -28,15 +28,17 @@ class ThesisLSTMCell(layers.Layer):
     the same way.  ``kernel`` holds the rows for x, ``recurrent_kernel`` those for c.
     """
 
-    def __init__(self, units, **kwargs):
+    def __init__(self, units, kernel_initializer="glorot_uniform", **kwargs):
         super().__init__(**kwargs)
         self.units = units
+        self.kernel_initializer = keras.initializers.get(kernel_initializer)
         self.state_size = [units, units]
         self.output_size = units
 
     def build(self, input_shape):
         u = self.units
-        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * u), initializer="glorot_uniform", name="kernel")
+        self.kernel = self.add_weight(shape=(input_shape[-1], 4 * u), initializer=self.kernel_initializer,
+                                      name="kernel")
         self.recurrent_kernel = self.add_weight(shape=(u, 4 * u), initializer="glorot_uniform",
                                                 name="recurrent_kernel")
         self.bias = self.add_weight(shape=(4 * u,), initializer="zeros", name="bias")
@@ -57,16 +59,27 @@ class ThesisLSTMCell(layers.Layer):
         return h, [h, c]
 
     def get_config(self):
-        return {**super().get_config(), "units": self.units}
+        return {**super().get_config(), "units": self.units,
+                "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-def make_cell(kind, units, name):
+def make_cell(kind, units, name, kernel_initializer="glorot_uniform"):
     """An LSTM cell of `kind` (see `CELLS`)."""
     if kind == "keras":
-        return layers.LSTMCell(units, name=name)
+        return layers.LSTMCell(units, kernel_initializer=kernel_initializer, name=name)
     if kind == "thesis":
-        return ThesisLSTMCell(units, name=name)
+        return ThesisLSTMCell(units, kernel_initializer=kernel_initializer, name=name)
     raise ValueError(f"cell must be one of {CELLS}, got {kind!r}")
+
+
+def glorot_share(rows, all_rows, columns):
+    """Initializer for ``rows`` of a kernel of shape (all_rows, columns) split into parts.
+
+    Each part gets the Glorot-uniform range of the whole kernel, so a split
+    kernel starts as the unsplit one would (Glorot on the part alone would
+    draw larger weights).
+    """
+    return keras.initializers.VarianceScaling((rows + columns) / (all_rows + columns), "fan_avg", "uniform")
 
 
 def one_hot(labels):
@@ -142,17 +155,62 @@ class DrawWriter(layers.Layer):
                 "shared_weights": self.shared_weights, "conditional": self.conditional, "cell": self.cell}
 
 
-def lstm_step_with_known_input(cell, x_gates, rest, h, c, split):
-    """`cell`'s step on ``[x, rest]`` when ``x @ kernel[:split]`` is already known.
+@keras.saving.register_keras_serializable(package="mnistgen")
+class EncoderLSTM(layers.Layer):
+    """DRAW's encoder: one step of an LSTM on ``[x, rest]``, given x's share of the gates.
 
-    DRAW's encoder reads the same image x at every step; computing its share
-    of the gates once instead of T times removes about a third of DRAW's
-    work.  The result equals ``cell(concatenate([x, rest]), [h, c])``, for
-    either cell.
+    DRAW's encoder reads the same image x at every step, so its share of the
+    gates, ``x @ W_x``, is computed once per image by a bias-free Dense layer
+    of the graph (``encoder_image_gates_*``); this layer holds the rest of the
+    cell (kind ``cell``, see `CELLS`) and is called on ``[x_share, rest]``
+    with ``states=[h, c]``, returning the new ``[h, c]``.  Both parts start
+    with the Glorot range of the unsplit kernel of an LSTM on
+    ``input_size`` inputs (`glorot_share`), so the pair is that LSTM.
     """
-    thesis = isinstance(cell, ThesisLSTMCell)
-    gates = (x_gates + ops.matmul(rest, cell.kernel[split:])
-             + ops.matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
-    i, f, g, o = ops.split(gates, 4, axis=-1)
-    c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-    return ops.sigmoid(o) * (cell.output_of(c) if thesis else ops.tanh(c)), c
+
+    def __init__(self, units, input_size, cell="keras", **kwargs):
+        super().__init__(**kwargs)
+        self.units = units
+        self.input_size = input_size
+        self.cell = cell
+
+    def build(self, inputs_shape, states_shape=None):
+        rest = inputs_shape[1][-1]
+        self.lstm = make_cell(self.cell, self.units, "cell", glorot_share(rest, self.input_size, 4 * self.units))
+        self.lstm.build((None, rest))
+        self.built = True
+
+    def call(self, inputs, states):
+        x_share, rest = inputs
+        h, c = states
+        cell = self.lstm
+        thesis = isinstance(cell, ThesisLSTMCell)  # its gates read c where Keras's read h
+        gates = (x_share + ops.matmul(rest, cell.kernel)
+                 + ops.matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
+        return [ops.sigmoid(o) * (cell.output_of(c) if thesis else ops.tanh(c)), c]
+
+    def compute_output_shape(self, inputs_shape, states_shape):
+        return [(inputs_shape[0][0], self.units)] * 2
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "input_size": self.input_size, "cell": self.cell}
+
+
+@keras.saving.register_keras_serializable(package="mnistgen")
+class Zeros(layers.Layer):
+    """Zeros of shape (n, size) for a batch of n inputs: DRAW's first states and empty canvas."""
+
+    def __init__(self, size, **kwargs):
+        super().__init__(**kwargs)
+        self.size = size
+
+    def call(self, inputs):
+        return ops.zeros((ops.shape(inputs)[0], self.size), dtype=self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.size)
+
+    def get_config(self):
+        return {**super().get_config(), "size": self.size}

@@ -9,7 +9,8 @@ class GaussianSample(layers.Layer):
     """``z = mu + exp(log_var / 2) * eps`` with ``eps ~ N(0, I)``, differentiable in mu and log_var.
 
     Called on ``[mu, log_var]``, or on ``[mu, log_var, eps]`` to supply the
-    noise (zeros give the posterior mean).
+    noise (zeros give the posterior mean; ``None`` draws it).  With ``step``,
+    ``eps`` holds every step's noise (n, T, ...) and step ``step``'s is used.
     """
 
     def __init__(self, seed=None, **kwargs):
@@ -17,9 +18,13 @@ class GaussianSample(layers.Layer):
         self.seed = seed
         self.noise = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs):
+    def call(self, inputs, step=None):
         mu, log_var = inputs[0], inputs[1]
-        eps = inputs[2] if len(inputs) > 2 else keras.random.normal(ops.shape(mu), seed=self.noise)
+        eps = inputs[2] if len(inputs) > 2 else None
+        if eps is None:
+            eps = keras.random.normal(ops.shape(mu), seed=self.noise)
+        elif step is not None:
+            eps = eps[:, step]
         return mu + ops.exp(0.5 * log_var) * eps
 
     # The noise generator's position is saved with the layer, so a trainer

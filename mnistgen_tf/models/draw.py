@@ -7,10 +7,14 @@ layer into the decoder LSTM (with the label when conditional), and a Dense
 "write" of the decoder state is added to the canvas ``c``.  The image is
 ``sigmoid(c_T)``.
 
-`Draw` is the trainer (a `keras.Model` with its own `train_step`);
-`build_generator(draw)` wraps its `DrawWriter` -- the decoder half, shared,
-not copied -- into a Functional model from noise ``z`` (and digit labels)
-to images.  Both save to ``.keras`` and reload with plain
+`Draw` is the trainer: a Functional model of the unrolled T-step graph, as
+the thesis built it, so ``summary()`` and ``keras.utils.plot_model`` show
+the steps and any step's pieces can be cut out, e.g. the step-t encoder
+``keras.Model(draw.input, draw.get_layer(f"z_mean_{t}").output)``; its
+``train_step`` trains it on the loss chosen by ``loss_scaling``.
+`build_generator(draw)` wraps its `DrawWriter` -- the decoder layers of the
+graph, shared, not copied -- into a Functional model from noise ``z`` (and
+digit labels) to images.  Both save to ``.keras`` and reload with plain
 `keras.models.load_model` once `mnistgen_tf` is imported.
 """
 
@@ -19,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, lstm_step_with_known_input, make_cell, one_hot
+from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
@@ -50,17 +54,24 @@ class Draw(keras.Model):
     negative evidence lower bound in nats.
 
     ``cell`` is the LSTM of encoder and decoder: ``"keras"`` (`LSTMCell`) or
-    ``"thesis"`` (the thesis's own, `ThesisLSTMCell`).
+    ``"thesis"`` (the thesis's own, `ThesisLSTMCell`).  Layer names: the
+    encoder ``encoder_image_gates_{t}`` and ``encoder_lstm_{t}`` (one each,
+    ``_0``, with shared weights), the
+    posterior ``z_mean_{t}`` and ``z_log_var_{t}``, the sampler ``sample_z``,
+    and the decoder's ``latent_dense_{t}``, ``decoder_lstm_{t}``, ``write_{t}``.
     """
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
                  reconstruction="bce", conditional=False, loss_scaling="elbo",
                  image_shape=(28, 28, 1), seed=None, cell="keras", **kwargs):
-        super().__init__(**kwargs)
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         if loss_scaling not in LOSS_SCALINGS:
             raise ValueError(f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}")
+        image_shape = tuple(image_shape)
+        writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, name="writer")
+        inputs, outputs = _unrolled_graph(writer, seed)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.timesteps = timesteps
         self.z_dim = z_dim
         self.units = units
@@ -68,55 +79,16 @@ class Draw(keras.Model):
         self.reconstruction = reconstruction
         self.conditional = conditional
         self.loss_scaling = loss_scaling
-        self.image_shape = tuple(image_shape)
+        self.image_shape = image_shape
         self.seed = seed
         self.cell = cell
-        self.writer = DrawWriter(timesteps, z_dim, units, self.image_shape,
-                                 shared_weights, conditional, cell, name="writer")
-        steps = range(timesteps)
-        self.encoder_cells = [make_cell(cell, units, name=f"encoder_lstm_{t}")
-                              for t in (range(1) if shared_weights else steps)]
-        self.mu_dense = [layers.Dense(z_dim, name=f"z_mean_{t}") for t in steps]
-        self.log_var_dense = [layers.Dense(z_dim, name=f"z_log_var_{t}") for t in steps]
-        self.sample_z = GaussianSample(seed, name="sample_z")
+        self.writer = writer
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction", "kl")}
 
-    def build(self, input_shape=None):
-        pixels = self.writer.pixels
-        for cell in self.encoder_cells:
-            cell.build((None, 2 * pixels + self.units + NUM_CLASSES * self.conditional))
-        for dense in self.mu_dense + self.log_var_dense:
-            dense.build((None, self.units))
-        self.writer.build()
-        self.built = True
-
-    def call(self, inputs, training=False):
-        x = ops.reshape(inputs["image"], (-1, self.writer.pixels))
-        label_one_hot = one_hot(inputs["label"]) if self.conditional else None
-        noise = inputs.get("noise")
-        pixels = self.writer.pixels
-        batch = ops.shape(x)[0]
-        h_dec, c_dec, canvas = self.writer.initial_state(batch)
-        h_enc, c_enc = h_dec, c_dec
-        mus, log_vars, zs, canvases = [], [], [], []
-        for t in range(self.timesteps):
-            x_hat = x - ops.sigmoid(canvas)
-            cell = self.encoder_cells[0 if self.shared_weights else t]
-            if t == 0 or not self.shared_weights:
-                x_gates = ops.matmul(x, cell.kernel[:pixels])
-            rest = [x_hat, h_dec] + ([label_one_hot] if self.conditional else [])
-            h_enc, c_enc = lstm_step_with_known_input(cell, x_gates, ops.concatenate(rest, axis=-1), h_enc, c_enc, pixels)
-            mu, log_var = self.mu_dense[t](h_enc), self.log_var_dense[t](h_enc)
-            z = self.sample_z([mu, log_var] if noise is None else [mu, log_var, noise[:, t]])
-            h_dec, c_dec, canvas = self.writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
-            mus.append(mu)
-            zs.append(z)
-            log_vars.append(log_var)
-            canvases.append(ops.sigmoid(canvas))
-        return {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
-                "mu": ops.stack(mus, axis=1), "log_var": ops.stack(log_vars, axis=1),
-                "z": ops.stack(zs, axis=1)}
+    def __call__(self, inputs, *args, **kwargs):
+        # "noise" is an optional input; Keras wants its key even when absent.
+        return super().__call__({"noise": None, **inputs}, *args, **kwargs)
 
     def outputs_on(self, images, labels=None, keys=("mu", "log_var"), batch_size=500):
         """`keys` of the model's outputs on a data set, as NumPy arrays.
@@ -177,8 +149,10 @@ class Draw(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    # The config is the constructor's arguments: the graph is rebuilt from
+    # them, not read back node by node.
     def get_config(self):
-        return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
+        return {"name": self.name, "trainable": self.trainable, "timesteps": self.timesteps, "z_dim": self.z_dim,
                 "units": self.units, "shared_weights": self.shared_weights,
                 "reconstruction": self.reconstruction, "conditional": self.conditional,
                 "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
@@ -191,9 +165,7 @@ class Draw(keras.Model):
 
 def build_draw(timesteps=16, z_dim=16, units=256, **options):
     """A built, uncompiled `Draw` trainer (see `Draw` for the options)."""
-    draw = Draw(timesteps=timesteps, z_dim=z_dim, units=units, **options)
-    draw.build()
-    return draw
+    return Draw(timesteps=timesteps, z_dim=z_dim, units=units, **options)
 
 
 def build_generator(draw):
@@ -207,3 +179,49 @@ def build_generator(draw):
     label = keras.Input((), dtype="int32", name="label") if draw.conditional else None
     images = draw.writer(z, label)
     return keras.Model([z, label] if draw.conditional else [z], images, name="draw_generator")
+
+
+def _unrolled_graph(writer, seed):
+    """DRAW's T steps as a Functional graph around `writer`'s decoder layers.
+
+    Returns the ``{"image", "label", "noise"}`` inputs and the outputs dict
+    described in `Draw`.  The encoder's share of the gates from the image is
+    computed once per image (once per step with per-step weights).
+    """
+    timesteps, z_dim, units, pixels = writer.timesteps, writer.z_dim, writer.units, writer.pixels
+    image = keras.Input(writer.image_shape, name="image")
+    label = keras.Input((), dtype="int32", name="label")
+    noise = keras.Input((timesteps, z_dim), name="noise", optional=True)
+    writer.build()
+    labels = NUM_CLASSES * writer.conditional
+    encoder_input = 2 * pixels + units + labels
+    encoder_steps = range(1) if writer.shared_weights else range(timesteps)
+    image_gates = [layers.Dense(4 * units, use_bias=False, name=f"encoder_image_gates_{t}",
+                                kernel_initializer=glorot_share(pixels, encoder_input, 4 * units))
+                   for t in encoder_steps]
+    encoders = [EncoderLSTM(units, encoder_input, writer.cell, name=f"encoder_lstm_{t}") for t in encoder_steps]
+    sample_z = GaussianSample(seed, name="sample_z")
+
+    x = layers.Flatten(name="flatten")(image)
+    label_one_hot = one_hot(label) if writer.conditional else None
+    h_dec = c_dec = Zeros(units, name="zero_state")(x)
+    canvas = Zeros(pixels, name="empty_canvas")(x)
+    h_enc, c_enc = h_dec, c_dec
+    mus, log_vars, zs, canvases = [], [], [], []
+    for t in range(timesteps):
+        k = 0 if writer.shared_weights else t
+        if t == 0 or not writer.shared_weights:
+            x_share = image_gates[k](x)
+        rest = [x - ops.sigmoid(canvas), h_dec] + ([label_one_hot] if writer.conditional else [])
+        h_enc, c_enc = encoders[k]([x_share, ops.concatenate(rest, axis=-1)], states=[h_enc, c_enc])
+        mu = layers.Dense(z_dim, name=f"z_mean_{t}")(h_enc)
+        log_var = layers.Dense(z_dim, name=f"z_log_var_{t}")(h_enc)
+        z = sample_z([mu, log_var, noise], step=t)
+        h_dec, c_dec, canvas = writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
+        mus.append(mu)
+        log_vars.append(log_var)
+        zs.append(z)
+        canvases.append(ops.sigmoid(canvas))
+    outputs = {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
+               "mu": ops.stack(mus, axis=1), "log_var": ops.stack(log_vars, axis=1), "z": ops.stack(zs, axis=1)}
+    return {"image": image, "label": label, "noise": noise}, outputs
