@@ -81,6 +81,10 @@ COLUMNS = {
     "variance_law": Column("variance law", "metrics.variance_law", ".4f"),
     "inactive": Column("inactive", "metrics.inactive_count"),
     "inactive_fraction": Column("inactive fraction", "metrics.inactive_fraction", ".4f"),
+    # Per step, as the thesis's variance-law code counts (its loop resets the count each step).
+    "inactive_per_step": Column("inactive per step", lambda r: " ".join(map(str, r["latent"]["inactive_per_step"]))),
+    "variance_law_per_step": Column("variance law per step",
+                                    lambda r: " ".join(f"{v:.3f}" for v in r["latent"]["variance_law"])),
 }
 
 

@@ -43,7 +43,7 @@ EXPERIMENT = Experiment(
     run_cell=run_draw_cell,
     columns=(COLUMNS["T"], COLUMNS["z"], COLUMNS["Tz"], COLUMNS["params"], COLUMNS["bce"],
              COLUMNS["elbo"], COLUMNS["kl"], COLUMNS["fid"], COLUMNS["variance_law"], COLUMNS["inactive"],
-             COLUMNS["inactive_fraction"]),
+             COLUMNS["inactive_fraction"], COLUMNS["inactive_per_step"], COLUMNS["variance_law_per_step"]),
     id_labels=(("T", "timesteps"), ("z", "z_dim"), ("lstm", "units"), ("seed", "seed")),
     figures=(("thesis_fig3_4_cifar10_samples.png", featured_samples("samples")),),  # Figure 3.4
     notes=(

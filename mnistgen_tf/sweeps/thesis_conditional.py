@@ -71,7 +71,8 @@ EXPERIMENT = Experiment(
     profiles={"full": FULL, "quick": QUICK},
     run_cell=run_draw_cell,
     columns=tuple(COLUMNS[k] for k in ("T", "z", "cond", "seed", "params", "bce", "elbo", "kl", "fid",
-                                       "accuracy", "variance_law", "inactive")),
+                                       "accuracy", "variance_law", "inactive", "inactive_per_step",
+                                       "variance_law_per_step")),
     id_labels=ID_LABELS,
     figures=(
         ("thesis_fig4_1_conditional.png", draw_conditional_vs_not),
@@ -85,6 +86,8 @@ EXPERIMENT = Experiment(
         "FID: {fid_samples} samples against the whole test split with the shipped MNIST CNN's features "
         "({features}-cnn), not InceptionV3; conditional samples cycle the digits 0-9.",
         "Label accuracy: fraction of those samples the same CNN classifies as the digit asked for.",
+        "Variance law and inactive variables (E[sigma^2] > 0.9) over all T·z variables, then per step, "
+        "steps 1 to T, as the thesis's variance-law code counts them.",
         "Trained with loss_scaling={loss_scaling} for {epochs} epochs (batch {batch_size}, Adam {learning_rate}).",
     ),
 )

@@ -67,7 +67,7 @@ EXPERIMENT = Experiment(
     run_cell=run_fidelity_cell,
     columns=(Column("loss", "settings.loss_scaling"), Column("cell", "settings.cell"), COLUMNS["T"], COLUMNS["z"],
              COLUMNS["cond"], COLUMNS["elbo"], COLUMNS["kl"], COLUMNS["inactive"],
-             Column("inactive per step", lambda r: " ".join(map(str, r["latent"]["inactive_per_step"]))),
+             COLUMNS["inactive_per_step"],
              COLUMNS["fid"], COLUMNS["accuracy"],
              Column("spread of 64 samples of a 9", "metrics.digit_sample_spread", ".4f"),
              Column("of 64 real 9s", "metrics.digit_real_spread", ".4f")),
