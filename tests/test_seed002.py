@@ -256,3 +256,13 @@ def test_add_writes_the_sum_and_says_what_it_reads(tmp_path, capsys, mnist_avail
     # The written PNG can be fed back: grey levels survive the round trip to within a PNG's 8 bits.
     assert main(["add", "--generator", str(tmp_path / "run" / "generator.keras"), "--image", str(out),
                  "--number", "0", "--out", str(tmp_path / "again.png")]) == 0
+
+
+def test_roughness_sees_wobble_not_a_steady_decay():
+    from mnistgen_tf.sweeps.seed002_autoencoders import _roughness
+
+    epochs = np.arange(25)
+    steady = 0.2 * np.exp(-epochs / 10) + 0.15
+    wobbly = steady * (1 + 0.01 * (-1) ** epochs)
+    assert _roughness(steady) < 3 < 30 < _roughness(wobbly)
+    assert _roughness(3 * wobbly) == pytest.approx(_roughness(wobbly))  # free of the unit
