@@ -136,8 +136,18 @@ class DrawOptions(TrainingOptions):
                                choices=("elbo", "thesis", "thesis_kl_mean"))
     cell: str = option("keras", "LSTM of encoder and decoder: keras (LSTMCell) or thesis (the thesis's own: gates "
                                 "read [x, c], h = tanh(Dense(c)) * o)", choices=("keras", "thesis"))
+    read_n: int = option(0, "attention: read an N x N glimpse of the image and of the error image through a "
+                            "Gaussian window the decoder moves (the DRAW paper; 0: read them whole, as the thesis)",
+                         minimum=0)
+    write_n: int = option(0, "attention: write an N x N patch through a Gaussian window (0: write the whole canvas)",
+                          minimum=0)
     binarize: bool = option(False, "threshold pixels at 0.5")
     xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
+
+    def __post_init__(self):
+        for name in ("read_n", "write_n"):
+            if getattr(self, name) == 1:
+                raise MnistgenError(f"--{name.replace('_', '-')} must be 0 (no attention) or at least 2, got 1")
 
 
 def _draw_trainer(options, image_shape):
@@ -148,7 +158,8 @@ def _draw_trainer(options, image_shape):
     model = build_draw(timesteps=options.timesteps, z_dim=options.z_dim, units=options.units,
                        shared_weights=options.shared_weights, reconstruction=options.reconstruction,
                        conditional=options.conditional, loss_scaling=options.loss_scaling,
-                       image_shape=image_shape, seed=options.seed, cell=options.cell)
+                       image_shape=image_shape, seed=options.seed, cell=options.cell, read_n=options.read_n,
+                       write_n=options.write_n)
     # XLA fuses DRAW's many small per-step ops.
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
     return model

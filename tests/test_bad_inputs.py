@@ -62,6 +62,9 @@ def _option_cases(family):
         (["--batch-size", "abc"], "must be an integer"),
         (["--no-such-option", 1], "unrecognized"),
     ]
+    if family.name == "draw":
+        cases += [(["--read-n", 1], "read-n must be 0 (no attention) or at least 2"),
+                  (["--write-n", 1], "write-n must be 0 (no attention) or at least 2")]
     for field in dataclasses.fields(family.options):
         flag = "--" + field.name.replace("_", "-")
         if field.name == "dataset" and "cifar10" in field.metadata["choices"]:

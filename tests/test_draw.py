@@ -138,9 +138,9 @@ def test_short_training_lowers_the_loss():
     assert after < before
 
 
-@pytest.mark.parametrize("cell", ["keras", "thesis"])
-def test_save_and_reload_in_a_fresh_process(tmp_path, cell):
-    model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell)
+@pytest.mark.parametrize("cell, attention", [("keras", 0), ("thesis", 0), ("keras", 3)])
+def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention):
+    model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention)
     model.compile(optimizer="adam")
     generator = build_generator(model)
     batch = _with_noise(_batch(), model)
@@ -159,8 +159,10 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell):
         images = generator.predict({{"z": io["z"], "label": io["label"]}}, verbose=0)
         np.testing.assert_allclose(images, io["images"], atol=1e-6)
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
-        assert trainer.cell == "{cell}" and type(trainer.get_layer("encoder_lstm_0").lstm).__name__ == (
+        encoder = trainer.get_layer("encoder_lstm_0")
+        assert trainer.cell == "{cell}" and type(getattr(encoder, "lstm", encoder)).__name__ == (
             "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
+        assert trainer.read_n == trainer.write_n == generator.get_layer("writer").write_n == {attention}
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -275,3 +277,22 @@ def test_draw_generators_in_results_still_load(path):
         inputs["label"] = np.array([1, 7], "int32")
     images = np.asarray(generator(inputs))
     assert images.shape == (2, 28, 28, 1) and 0 <= images.min() and images.max() <= 1
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_attention_reads_glimpses_and_writes_patches(conditional):
+    model = build_draw(3, 4, 16, conditional=conditional, seed=0, read_n=2, write_n=5)
+    batch = _with_noise(_batch(), model)
+    out = model(batch)
+    assert out["logits"].shape == (6, 784)
+    # The encoder reads 2·2x2 glimpses (+ h_dec, + the label), the decoder writes 5x5 patches.
+    assert model.get_layer("encoder_lstm_0").kernel.shape[0] == 8 + 16 + 10 * conditional
+    assert model.get_layer("write_0").kernel.shape == (16, 25)
+    inputs = {"z": np.asarray(out["z"]), **({"label": batch["label"]} if conditional else {})}
+    images = build_generator(model)(inputs)
+    np.testing.assert_allclose(np.asarray(images).reshape(6, -1), out["canvases"][:, -1], atol=1e-5)
+
+
+def test_attention_needs_two_filters_a_side():
+    with pytest.raises(ValueError, match="at least 2"):
+        build_draw(2, 4, 8, read_n=1)

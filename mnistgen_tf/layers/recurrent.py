@@ -9,6 +9,8 @@ import math
 import keras
 from keras import layers, ops
 
+from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveWrite
+
 NUM_CLASSES = 10
 CELLS = ("keras", "thesis")
 
@@ -94,10 +96,12 @@ class DrawWriter(layers.Layer):
     Call it on ``z`` of shape (n, T, z_dim) (and integer ``labels`` of shape
     (n,) when conditional) to run all T steps from an empty canvas and get
     images in [0, 1].  The trainer drives it one step at a time through `step`.
+    ``write_n`` > 0 writes an N×N patch through an attention window
+    (`AttentiveWrite`, window from ``write_window_{t}``) instead of the whole canvas.
     """
 
     def __init__(self, timesteps, z_dim, units, image_shape=(28, 28, 1),
-                 shared_weights=True, conditional=False, cell="keras", **kwargs):
+                 shared_weights=True, conditional=False, cell="keras", write_n=0, **kwargs):
         super().__init__(**kwargs)
         self.timesteps = timesteps
         self.z_dim = z_dim
@@ -106,6 +110,7 @@ class DrawWriter(layers.Layer):
         self.shared_weights = shared_weights
         self.conditional = conditional
         self.cell = cell
+        self.write_n = write_n
         self.pixels = math.prod(self.image_shape)
         steps = range(timesteps)
         # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step;
@@ -113,14 +118,18 @@ class DrawWriter(layers.Layer):
         self.cells = [make_cell(cell, units, name=f"decoder_lstm_{t}")
                       for t in (range(1) if shared_weights else steps)]
         self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}") for t in steps]
-        self.write_dense = [layers.Dense(self.pixels, name=f"write_{t}") for t in steps]
+        patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
+        self.write_dense = [layers.Dense(patch, name=f"write_{t}") for t in steps]
+        if write_n:
+            self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}") for t in steps]
+            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write")
 
     def build(self, z_shape=None, labels_shape=None):
         for cell in self.cells:
             cell.build((None, self.z_dim + NUM_CLASSES * self.conditional))
         for dense in self.latent_dense:
             dense.build((None, self.z_dim))
-        for dense in self.write_dense:
+        for dense in self.write_dense + (self.write_window if self.write_n else []):
             dense.build((None, self.units))
         self.built = True
 
@@ -137,7 +146,10 @@ class DrawWriter(layers.Layer):
             inputs = ops.concatenate([inputs, label_one_hot], axis=-1)
         cell = self.cells[0 if self.shared_weights else t]
         h, (h, c) = cell(inputs, [h, c])
-        return h, c, canvas + self.write_dense[t](h)
+        written = self.write_dense[t](h)
+        if self.write_n:
+            written = self.attentive_write([written, self.write_window[t](h)])
+        return h, c, canvas + written
 
     def call(self, z, labels=None):
         label_one_hot = one_hot(labels) if self.conditional else None
@@ -152,7 +164,8 @@ class DrawWriter(layers.Layer):
     def get_config(self):
         return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
                 "units": self.units, "image_shape": self.image_shape,
-                "shared_weights": self.shared_weights, "conditional": self.conditional, "cell": self.cell}
+                "shared_weights": self.shared_weights, "conditional": self.conditional, "cell": self.cell,
+                "write_n": self.write_n}
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")

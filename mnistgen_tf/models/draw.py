@@ -23,7 +23,8 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
-from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, one_hot
+from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveRead
+from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, make_cell, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
@@ -59,18 +60,28 @@ class Draw(keras.Model):
     ``_0``, with shared weights), the
     posterior ``z_mean_{t}`` and ``z_log_var_{t}``, the sampler ``sample_z``,
     and the decoder's ``latent_dense_{t}``, ``decoder_lstm_{t}``, ``write_{t}``.
+
+    ``read_n`` / ``write_n`` > 0 add the DRAW paper's selective attention
+    (`mnistgen_tf.layers.attention`): the encoder reads N×N glimpses of the
+    image and of the error image through a window set by ``read_window_{t}``
+    from the previous decoder state, and the decoder writes an N×N patch
+    through a window set by ``write_window_{t}``.  0 (the default) reads and
+    writes the whole image, as the thesis.
     """
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
                  reconstruction="bce", conditional=False, loss_scaling="elbo",
-                 image_shape=(28, 28, 1), seed=None, cell="keras", **kwargs):
+                 image_shape=(28, 28, 1), seed=None, cell="keras", read_n=0, write_n=0, **kwargs):
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         if loss_scaling not in LOSS_SCALINGS:
             raise ValueError(f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}")
+        if 1 in (read_n, write_n):
+            raise ValueError(f"read_n and write_n must be 0 (no attention) or at least 2, got {read_n}, {write_n}")
         image_shape = tuple(image_shape)
-        writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, name="writer")
-        inputs, outputs = _unrolled_graph(writer, seed)
+        writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, write_n,
+                            name="writer")
+        inputs, outputs = _unrolled_graph(writer, seed, read_n)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.timesteps = timesteps
         self.z_dim = z_dim
@@ -82,6 +93,8 @@ class Draw(keras.Model):
         self.image_shape = image_shape
         self.seed = seed
         self.cell = cell
+        self.read_n = read_n
+        self.write_n = write_n
         self.writer = writer
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction", "kl")}
@@ -156,7 +169,8 @@ class Draw(keras.Model):
                 "units": self.units, "shared_weights": self.shared_weights,
                 "reconstruction": self.reconstruction, "conditional": self.conditional,
                 "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
-                "seed": self.seed, "cell": self.cell}
+                "seed": self.seed, "cell": self.cell,
+                "read_n": self.read_n, "write_n": self.write_n}
 
     @classmethod
     def from_config(cls, config):
@@ -181,12 +195,15 @@ def build_generator(draw):
     return keras.Model([z, label] if draw.conditional else [z], images, name="draw_generator")
 
 
-def _unrolled_graph(writer, seed):
+def _unrolled_graph(writer, seed, read_n=0):
     """DRAW's T steps as a Functional graph around `writer`'s decoder layers.
 
     Returns the ``{"image", "label", "noise"}`` inputs and the outputs dict
-    described in `Draw`.  The encoder's share of the gates from the image is
-    computed once per image (once per step with per-step weights).
+    described in `Draw`.  Without attention the encoder reads the whole image
+    and error image, and its share of the gates from the image is computed
+    once per image (once per step with per-step weights); with ``read_n`` > 0
+    it reads an N×N glimpse of each (`AttentiveRead`, window from
+    ``read_window_{t}`` of the previous decoder state).
     """
     timesteps, z_dim, units, pixels = writer.timesteps, writer.z_dim, writer.units, writer.pixels
     image = keras.Input(writer.image_shape, name="image")
@@ -194,12 +211,16 @@ def _unrolled_graph(writer, seed):
     noise = keras.Input((timesteps, z_dim), name="noise", optional=True)
     writer.build()
     labels = NUM_CLASSES * writer.conditional
-    encoder_input = 2 * pixels + units + labels
     encoder_steps = range(1) if writer.shared_weights else range(timesteps)
-    image_gates = [layers.Dense(4 * units, use_bias=False, name=f"encoder_image_gates_{t}",
-                                kernel_initializer=glorot_share(pixels, encoder_input, 4 * units))
-                   for t in encoder_steps]
-    encoders = [EncoderLSTM(units, encoder_input, writer.cell, name=f"encoder_lstm_{t}") for t in encoder_steps]
+    if read_n:
+        read = AttentiveRead(read_n, writer.image_shape, name="attentive_read")
+        encoders = [make_cell(writer.cell, units, f"encoder_lstm_{k}") for k in encoder_steps]
+    else:
+        encoder_input = 2 * pixels + units + labels
+        image_gates = [layers.Dense(4 * units, use_bias=False, name=f"encoder_image_gates_{k}",
+                                    kernel_initializer=glorot_share(pixels, encoder_input, 4 * units))
+                       for k in encoder_steps]
+        encoders = [EncoderLSTM(units, encoder_input, writer.cell, name=f"encoder_lstm_{k}") for k in encoder_steps]
     sample_z = GaussianSample(seed, name="sample_z")
 
     x = layers.Flatten(name="flatten")(image)
@@ -210,10 +231,17 @@ def _unrolled_graph(writer, seed):
     mus, log_vars, zs, canvases = [], [], [], []
     for t in range(timesteps):
         k = 0 if writer.shared_weights else t
-        if t == 0 or not writer.shared_weights:
-            x_share = image_gates[k](x)
-        rest = [x - ops.sigmoid(canvas), h_dec] + ([label_one_hot] if writer.conditional else [])
-        h_enc, c_enc = encoders[k]([x_share, ops.concatenate(rest, axis=-1)], states=[h_enc, c_enc])
+        x_hat = x - ops.sigmoid(canvas)
+        context = [h_dec] + ([label_one_hot] if writer.conditional else [])
+        if read_n:
+            window = layers.Dense(WINDOW_PARAMETERS, name=f"read_window_{t}")(h_dec)
+            inputs = ops.concatenate([read([x, x_hat, window]), *context], axis=-1)
+            h_enc, (_, c_enc) = encoders[k](inputs, [h_enc, c_enc])
+        else:
+            if t == 0 or not writer.shared_weights:
+                x_share = image_gates[k](x)
+            rest = ops.concatenate([x_hat, *context], axis=-1)
+            h_enc, c_enc = encoders[k]([x_share, rest], states=[h_enc, c_enc])
         mu = layers.Dense(z_dim, name=f"z_mean_{t}")(h_enc)
         log_var = layers.Dense(z_dim, name=f"z_log_var_{t}")(h_enc)
         z = sample_z([mu, log_var, noise], step=t)
