@@ -193,6 +193,32 @@ def _add(args):
     print(f"wrote {args.out}: {given} + {args.number:g}; mnist-cnn reads {read} (p = {probabilities[read]:.3f})")
 
 
+def _nll(args):
+    import json
+
+    from mnistgen_tf import data
+    from mnistgen_tf.files import write_text
+    from mnistgen_tf.metrics.likelihood import likelihood_report
+    from mnistgen_tf.train import load_trainer
+
+    if args.out and not args.out.endswith(".json"):
+        raise MnistgenError(f"--out must end in .json, got {args.out}")
+    trainer, config = load_trainer(args.run_dir)
+    if config.get("family") != "draw":
+        raise MnistgenError(f"{args.run_dir} is a {config.get('family')} run; the likelihood is measured for DRAW")
+    images, labels = data.load(config["dataset"], "test")
+    n = min(args.images or len(images), len(images))
+    report = likelihood_report(trainer, data.for_evaluation(images[:n], config), labels[:n], args.k, args.seed)
+    print(f"{args.run_dir}: {n} test images of {config['dataset']}"
+          f"{' (one fixed Bernoulli draw)' if config.get('dynamic_binarization') else ''}")
+    print(f"  -ELBO            {report['neg_elbo_nats']:8.2f} nats")
+    for k, value in report["nll_nats"].items():
+        print(f"  -log p(x), k={k:<4} {value:8.2f} nats")
+    if args.out:
+        write_text(args.out, json.dumps({"run": args.run_dir, **report}, indent=1) + "\n")
+        print(f"wrote {args.out}")
+
+
 def _inpaint(args):
     import numpy as np
 
@@ -370,6 +396,19 @@ def build_parser():
     p.add_argument("--digits", default="0-9", help="digits to draw: 0-9 (default), 3,5,7 or 4")
     p.add_argument("--out", required=True, metavar="FILE.png", help="the strip of images")
     p.set_defaults(run=_transfer)
+
+    p = commands.add_parser("nll", help="test likelihood of a trained DRAW: -ELBO and importance-sampled -log p(x)",
+                            description="The -ELBO and importance-sampled estimates of -log p(x), in nats, on the "
+                                        "test split, of the DRAW trained in RUN (its best.keras or last "
+                                        "checkpoint). The likelihood is Bernoulli: the run must have been trained "
+                                        "on binary images (--dynamic-binarization or --binarize).")
+    p.add_argument("run_dir", metavar="RUN", help="a training run folder")
+    p.add_argument("--k", type=_positive, nargs="+", default=[1, 10, 100],
+                   help="posterior samples per image (default 1 10 100; more samples, a tighter bound)")
+    p.add_argument("--images", type=_positive, help="the first N test images only (default all)")
+    p.add_argument("--seed", type=_seed, default=0, help="seed of the posterior samples")
+    p.add_argument("--out", metavar="FILE.json", help="also write the numbers to FILE.json")
+    p.set_defaults(run=_nll)
 
     p = commands.add_parser("fid", help="Fréchet distance between two image sources",
                             description="FID between A and B. Each is a data set split (mnist:test), an .npy of "

@@ -182,6 +182,28 @@ def seeded_draw(name, split, n, seed=0, as_float=True):
     return (to_float(images[chosen]) if as_float else images[chosen]), labels[chosen]
 
 
+# Fixed draws of binarized validation and test images (`bernoulli_draw`), the same for every run, so the
+# likelihoods of different models are measured on the same binary images.
+VALIDATION_BINARIZATION_SEED = 1
+TEST_BINARIZATION_SEED = 0
+
+
+def bernoulli_draw(x, seed):
+    """Binarized images, each pixel 1 with probability its intensity: a fixed draw given `seed`.
+
+    The DRAW paper's binarized MNIST; `to_float`'s ``binarize`` thresholds at 0.5 instead.
+    """
+    x = np.asarray(x, np.float32)
+    return (np.random.default_rng(seed).random(x.shape, dtype=np.float32) < x).astype(np.float32)
+
+
+def for_evaluation(images, config):
+    """Test images as a run with `config` (its config.json) is evaluated on: floats in [0, 1], thresholded
+    with ``binarize``, or the fixed Bernoulli draw with ``dynamic_binarization``."""
+    x = to_float(images, config.get("binarize", False))
+    return bernoulli_draw(x, TEST_BINARIZATION_SEED) if config.get("dynamic_binarization") else x
+
+
 def split_train_val(images, labels, subset=None, val_size=5000):
     """First `subset` training images, the last tenth (at most `val_size`) held out."""
     if subset is not None:
@@ -270,12 +292,15 @@ def epoch_order(n, seed, epoch):
 
 
 def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoch=0, binarize=False,
-                      balanced=False, example_seed=None):
+                      balanced=False, example_seed=None, dynamic_binarization=False):
     """Batches for epochs ``first_epoch .. epochs - 1``, each epoch in `epoch_order`.
 
     Epoch e's order depends only on ``(seed, e)``, so a run resumed at epoch
     e sees exactly the batches an uninterrupted run would.  Drawn examples
     (addition pairs) use `example_seed` (default: ``example_seeds(seed)[0]``).
+    With ``dynamic_binarization`` every batch's images are a fresh Bernoulli
+    draw of their pixels, seeded by ``(seed, the batch's number since epoch
+    0)``, so they too are those of an uninterrupted run.
     Pass ``steps_per_epoch(len(images), batch_size)`` to `model.fit`.
     """
     import tensorflow as tf
@@ -286,9 +311,16 @@ def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoc
     orders = np.stack([epoch_order(len(images), seed, e) for e in range(first_epoch, epochs)])
     batches = tf.data.Dataset.from_tensor_slices(orders).flat_map(
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-    return batches.map(lambda index: PIPELINES[kind]({name: tf.gather(array, index)
-                                                      for name, array in arrays.items()})).prefetch(
-        tf.data.AUTOTUNE)
+
+    def batch(number, index):
+        examples_ = {name: tf.gather(array, index) for name, array in arrays.items()}
+        if dynamic_binarization:
+            draw = tf.random.stateless_uniform(tf.shape(examples_["image"]), seed=tf.stack([tf.constant(seed, tf.int64), number]))
+            examples_["image"] = tf.cast(draw < examples_["image"], tf.float32)
+        return PIPELINES[kind](examples_)
+
+    first_batch = first_epoch * steps_per_epoch(len(images), batch_size)
+    return batches.enumerate(first_batch).map(batch).prefetch(tf.data.AUTOTUNE)
 
 
 def steps_per_epoch(n, batch_size):

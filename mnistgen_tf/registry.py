@@ -142,12 +142,18 @@ class DrawOptions(TrainingOptions):
     write_n: int = option(0, "attention: write an N x N patch through a Gaussian window (0: write the whole canvas)",
                           minimum=0)
     binarize: bool = option(False, "threshold pixels at 0.5")
+    dynamic_binarization: bool = option(False, "binarized MNIST as in the DRAW paper: each pixel 1 with probability "
+                                               "its intensity, drawn afresh for every training batch; validation "
+                                               "and test images are one fixed draw")
     xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
 
     def __post_init__(self):
         for name in ("read_n", "write_n"):
             if getattr(self, name) == 1:
                 raise MnistgenError(f"--{name.replace('_', '-')} must be 0 (no attention) or at least 2, got 1")
+        if self.binarize and self.dynamic_binarization:
+            raise MnistgenError("--binarize (threshold at 0.5) and --dynamic-binarization (Bernoulli draws) "
+                                "exclude each other")
 
 
 def _draw_trainer(options, image_shape):

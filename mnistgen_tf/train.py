@@ -175,6 +175,20 @@ def epochs_done(out_dir):
     return read_state(out_dir)["epochs_done"]
 
 
+def load_trainer(out_dir):
+    """``(trainer, config)`` of a run folder: its best.keras, else its last checkpoint; one-line errors."""
+    if not has_run(out_dir):
+        raise MnistgenError(f"{out_dir} holds no training run (no {CONFIG})")
+    config = read_json(os.path.join(out_dir, CONFIG), "run config")
+    if os.path.exists(os.path.join(out_dir, BEST)):
+        return load_checkpoint(out_dir, BEST), config
+    if os.path.exists(os.path.join(out_dir, STATE)):
+        state = read_json(os.path.join(out_dir, STATE), "run state")
+        if state.get("checkpoint"):
+            return load_checkpoint(out_dir, state["checkpoint"]), config
+    raise MnistgenError(f"{out_dir} keeps no trained model (no {BEST} or checkpoint), only what it generated")
+
+
 def has_run(out_dir):
     """Whether `out_dir` holds a run (its config.json), finished or not."""
     return os.path.isfile(os.path.join(out_dir, CONFIG))
@@ -277,6 +291,9 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     monitor = family.monitor_for(opts)
     keras.utils.set_random_seed(opts.seed)
     binarize, balanced = getattr(opts, "binarize", False), getattr(opts, "balanced", False)
+    dynamic_binarization = getattr(opts, "dynamic_binarization", False)
+    if dynamic_binarization:
+        x_val = data.bernoulli_draw(data.to_float(x_val), data.VALIDATION_BINARIZATION_SEED)
     train_seed, val_seed = data.example_seeds(opts.seed)  # drawn examples (addition pairs), one stream each
     val_ds = data.pipeline(family.data, x_val, y_val, family.val_batch_size or opts.batch_size, binarize,
                            seed=val_seed, balanced=balanced)
@@ -285,7 +302,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     epochs_before, started = state["epochs_done"], time.time()
     if state["epochs_done"] < opts.epochs:
         train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
-                                          opts.epochs, state["epochs_done"], binarize, balanced, train_seed)
+                                          opts.epochs, state["epochs_done"], binarize, balanced, train_seed,
+                                          dynamic_binarization)
         own = family.callbacks(opts, out_dir) if family.callbacks else []
         callbacks = [keras.callbacks.TerminateOnNaN(), *own, EpochRecord(out_dir, monitor, state)]
         if tensorboard:

@@ -135,7 +135,7 @@ def run_draw_cell(cell_dir, settings, verbose=0):
     seed = config["seed"]
     images, labels = data.load(config["dataset"], "test")
     n_test = evaluation["test_images"] or len(images)
-    x = data.to_float(images[:n_test], config["binarize"])
+    x = data.for_evaluation(images[:n_test], config)
     metrics, latent, canvases = test_split_metrics(trainer, x, labels[:n_test], seed, evaluation["figure_images"])
     reference = stats_of_split(config["dataset"], "test", extractor)  # cached after the first cell
     metrics.update(sample_metrics(generator, extractor, reference, evaluation["fid_samples"], seed))
