@@ -7,11 +7,13 @@ measured in the same run.  FLOPs are counted analytically: every Dense and
 LSTM kernel's forward multiply-adds x 2, times 3 for forward + backward.
 
 With ``--against REV`` it compares this checkout's DRAW with the one at git
-revision REV instead: the two train in turn, in fresh processes, for
-``--rounds`` rounds each, and the medians and their ratio are printed (the
+revision REV instead, and with ``--compare-precisions`` float32 with
+mixed_bfloat16: the two train in turn, in fresh processes, for ``--rounds``
+rounds each, and the medians, best rounds and ratios are printed (the
 machine's load then weighs on both alike).
 
-    python benchmarks/draw_throughput.py [--steps 100] [--jit] [--against REV [--rounds 3]]
+    python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
+                                         [--against REV | --compare-precisions] [--rounds 3]
 """
 
 import argparse
@@ -64,7 +66,10 @@ def training_images_per_s(args):
     x, y = data.load("mnist", "train")
     n = args.batch_size * args.steps
     ds = data.pipeline("images", x[:n], y[:n], args.batch_size).cache()
-    model = build_draw(args.timesteps, args.z_dim, args.units, conditional=args.conditional, seed=0)
+    # Only options other than the defaults are passed, so older revisions (--against) build too.
+    options = {key: value for key, value in (("read_n", args.read_n), ("write_n", args.write_n),
+                                             ("precision", args.precision)) if value not in (0, "float32")}
+    model = build_draw(args.timesteps, args.z_dim, args.units, conditional=args.conditional, seed=0, **options)
     model.compile(optimizer="adam", jit_compile=args.jit)
     model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # trace, compile, warm caches
     start = time.perf_counter()
@@ -72,29 +77,52 @@ def training_images_per_s(args):
     return n / (time.perf_counter() - start)
 
 
-def compare_with_revision(args, argv):
-    """Alternate this checkout's DRAW and REV's in fresh processes; print both medians and the ratio."""
-    repo = pathlib.Path(__file__).resolve().parents[1]
-    own_args = [a for a in argv if a not in (args.against, "--against", str(args.rounds), "--rounds")]
+def alternate(variants, rounds, own_args):
+    """Run each ``(label, PYTHONPATH, extra args)`` variant in turn in fresh processes, `rounds` times;
+    print the medians, the best rounds and the ratios of each variant to the first."""
+    rates = {label: [] for label, _, _ in variants}
+    for _ in range(rounds):
+        for label, path, extra in variants:
+            env = {**os.environ, "PYTHONPATH": path}
+            out = subprocess.run([sys.executable, __file__, "--json", *own_args, *extra], env=env, check=True,
+                                 capture_output=True, text=True).stdout
+            rates[label].append(json.loads(out.strip().splitlines()[-1])["images_per_s"])
+    for label, r in rates.items():
+        print(f"{label:>15}: median {statistics.median(r):5.0f}, best {max(r):5.0f} images/s  "
+              f"(rounds: {', '.join(f'{v:.0f}' for v in r)})")
+    # The best round is the one least disturbed by other work on a shared machine.
+    first, *others = rates
+    for label in others:
+        for name, stat in (("median", statistics.median), ("best", max)):
+            print(f"ratio {label} / {first}, {name}: {stat(rates[label]) / stat(rates[first]):.3f}")
+
+
+def _without(argv, *options):
+    """`argv` less each of `options` and the value after it."""
+    kept, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a in options:
+            skip = True
+        else:
+            kept.append(a)
+    return kept
+
+
+def compare(args, argv):
+    """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16."""
+    repo = str(pathlib.Path(__file__).resolve().parents[1])
+    own_args = [a for a in _without(argv, "--against", "--rounds", "--precision") if a != "--compare-precisions"]
+    if args.compare_precisions:
+        return alternate([(p, repo, ["--precision", p]) for p in ("float32", "mixed_bfloat16")], args.rounds,
+                         own_args)
     with tempfile.TemporaryDirectory() as old:
-        archive = subprocess.run(["git", "-C", str(repo), "archive", args.against, "mnistgen_tf"],
+        archive = subprocess.run(["git", "-C", repo, "archive", args.against, "mnistgen_tf"],
                                  check=True, capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(old, filter="data")
-        rates = {"this checkout": [], args.against: []}
-        for _ in range(args.rounds):
-            for label, path in (("this checkout", str(repo)), (args.against, old)):
-                env = {**os.environ, "PYTHONPATH": path}
-                out = subprocess.run([sys.executable, __file__, "--json", *own_args], env=env, check=True,
-                                     capture_output=True, text=True).stdout
-                rates[label].append(json.loads(out.strip().splitlines()[-1])["images_per_s"])
-    for label, r in rates.items():
-        print(f"{label:>14}: median {statistics.median(r):5.0f}, best {max(r):5.0f} images/s  "
-              f"(rounds: {', '.join(f'{v:.0f}' for v in r)})")
-    # The best round is the one least disturbed by other work on a shared machine.
-    for name, stat in (("median", statistics.median), ("best", max)):
-        mine, theirs = (stat(r) for r in rates.values())
-        print(f"ratio this checkout / {args.against}, {name}: {mine / theirs:.3f}")
+        alternate([("this checkout", repo, []), (args.against, old, [])], args.rounds, own_args)
 
 
 def main():
@@ -106,13 +134,17 @@ def main():
     parser.add_argument("--z-dim", type=int, default=16)
     parser.add_argument("--units", type=int, default=256)
     parser.add_argument("--conditional", action="store_true")
+    parser.add_argument("--read-n", type=int, default=0, help="attention read N (default 0: none)")
+    parser.add_argument("--write-n", type=int, default=0, help="attention write N (default 0: none)")
+    parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--against", metavar="REV", help="compare with the DRAW at git revision REV")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each with --against (default 3)")
-    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for --against
+    parser.add_argument("--compare-precisions", action="store_true", help="compare float32 with mixed_bfloat16")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of each variant when comparing (default 3)")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
-    if args.against:
-        return compare_with_revision(args, sys.argv[1:])
+    if args.against or args.compare_precisions:
+        return compare(args, sys.argv[1:])
     if args.json:
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
 

@@ -145,6 +145,8 @@ class DrawOptions(TrainingOptions):
     dynamic_binarization: bool = option(False, "binarized MNIST as in the DRAW paper: each pixel 1 with probability "
                                                "its intensity, drawn afresh for every training batch; validation "
                                                "and test images are one fixed draw")
+    precision: str = option("float32", "mixed_bfloat16: compute in bfloat16 with float32 weights and loss",
+                            choices=("float32", "mixed_bfloat16"))
     xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
 
     def __post_init__(self):
@@ -165,7 +167,7 @@ def _draw_trainer(options, image_shape):
                        shared_weights=options.shared_weights, reconstruction=options.reconstruction,
                        conditional=options.conditional, loss_scaling=options.loss_scaling,
                        image_shape=image_shape, seed=options.seed, cell=options.cell, read_n=options.read_n,
-                       write_n=options.write_n)
+                       write_n=options.write_n, precision=options.precision)
     # XLA fuses DRAW's many small per-step ops.
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
     return model

@@ -138,16 +138,19 @@ def test_short_training_lowers_the_loss():
     assert after < before
 
 
-@pytest.mark.parametrize("cell, attention", [("keras", 0), ("thesis", 0), ("keras", 3)])
-def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention):
-    model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention)
+@pytest.mark.parametrize("cell, attention, precision", [("keras", 0, "float32"), ("thesis", 0, "float32"),
+                                                        ("keras", 3, "float32"), ("keras", 0, "mixed_bfloat16")])
+def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision):
+    model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention,
+                       precision=precision)
     model.compile(optimizer="adam")
     generator = build_generator(model)
     batch = _with_noise(_batch(), model)
-    inputs = {"z": np.asarray(model(batch)["z"]), "label": batch["label"]}
+    inputs = {"z": np.asarray(model(batch)["z"], "float32"), "label": batch["label"]}
     model.save(tmp_path / "trainer.keras")
     generator.save(tmp_path / "generator.keras")
-    np.savez(tmp_path / "io.npz", logits=model(batch)["logits"], images=generator(inputs), **batch,
+    np.savez(tmp_path / "io.npz", logits=np.asarray(model(batch)["logits"], "float32"), images=generator(inputs),
+             **batch,
              z=inputs["z"])
     script = textwrap.dedent(f"""
         import numpy as np, keras, mnistgen_tf
@@ -155,7 +158,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention):
         trainer = keras.models.load_model(r"{tmp_path / 'trainer.keras'}")
         generator = keras.models.load_model(r"{tmp_path / 'generator.keras'}")
         batch = {{k: io[k] for k in ("image", "label", "noise")}}
-        np.testing.assert_allclose(trainer(batch)["logits"], io["logits"], atol=1e-5)
+        np.testing.assert_allclose(np.asarray(trainer(batch)["logits"], "float32"), io["logits"], atol=1e-5)
         images = generator.predict({{"z": io["z"], "label": io["label"]}}, verbose=0)
         np.testing.assert_allclose(images, io["images"], atol=1e-6)
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
@@ -163,6 +166,9 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention):
         assert trainer.cell == "{cell}" and type(getattr(encoder, "lstm", encoder)).__name__ == (
             "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
         assert trainer.read_n == trainer.write_n == generator.get_layer("writer").write_n == {attention}
+        compute = "bfloat16" if "{precision}" == "mixed_bfloat16" else "float32"
+        assert trainer.get_layer("z_mean_0").compute_dtype == compute
+        assert generator.get_layer("writer").cells[0].compute_dtype == compute and images.dtype == "float32"
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -296,3 +302,17 @@ def test_attention_reads_glimpses_and_writes_patches(conditional):
 def test_attention_needs_two_filters_a_side():
     with pytest.raises(ValueError, match="at least 2"):
         build_draw(2, 4, 8, read_n=1)
+
+
+def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights_and_loss():
+    keras.utils.set_random_seed(0)
+    model = build_draw(2, 4, 32, seed=0, precision="mixed_bfloat16")
+    assert keras.config.dtype_policy().name == "float32"  # the global policy is left as it was
+    assert model.get_layer("write_1").compute_dtype == "bfloat16"
+    assert all(w.dtype == "float32" for w in model.weights)
+    model.compile(optimizer=keras.optimizers.Adam(3e-3))
+    batch = _batch(64)
+    before = model.evaluate(batch, batch_size=64, verbose=0, return_dict=True)["loss"]
+    model.fit(batch, batch_size=16, epochs=5, verbose=0)
+    after = model.evaluate(batch, batch_size=64, verbose=0, return_dict=True)["loss"]
+    assert np.isfinite(after) and after < before

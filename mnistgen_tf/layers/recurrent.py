@@ -65,12 +65,12 @@ class ThesisLSTMCell(layers.Layer):
                 "kernel_initializer": keras.initializers.serialize(self.kernel_initializer)}
 
 
-def make_cell(kind, units, name, kernel_initializer="glorot_uniform"):
-    """An LSTM cell of `kind` (see `CELLS`)."""
+def make_cell(kind, units, name, kernel_initializer="glorot_uniform", dtype=None):
+    """An LSTM cell of `kind` (see `CELLS`); ``dtype`` a dtype policy (None: the global one)."""
     if kind == "keras":
-        return layers.LSTMCell(units, kernel_initializer=kernel_initializer, name=name)
+        return layers.LSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     if kind == "thesis":
-        return ThesisLSTMCell(units, kernel_initializer=kernel_initializer, name=name)
+        return ThesisLSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     raise ValueError(f"cell must be one of {CELLS}, got {kind!r}")
 
 
@@ -115,14 +115,17 @@ class DrawWriter(layers.Layer):
         steps = range(timesteps)
         # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step;
         # the Dense layers around it are always per step, as in the thesis.
-        self.cells = [make_cell(cell, units, name=f"decoder_lstm_{t}")
+        # Its layers compute in its own precision, so a reloaded generator keeps the trainer's.
+        policy = self.dtype_policy
+        self.cells = [make_cell(cell, units, f"decoder_lstm_{t}", dtype=policy)
                       for t in (range(1) if shared_weights else steps)]
-        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}") for t in steps]
+        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in steps]
         patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
-        self.write_dense = [layers.Dense(patch, name=f"write_{t}") for t in steps]
+        self.write_dense = [layers.Dense(patch, name=f"write_{t}", dtype=policy) for t in steps]
         if write_n:
-            self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}") for t in steps]
-            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write")
+            self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
+                                 for t in steps]
+            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write", dtype=policy)
 
     def build(self, z_shape=None, labels_shape=None):
         for cell in self.cells:
@@ -135,8 +138,8 @@ class DrawWriter(layers.Layer):
 
     def initial_state(self, batch_size):
         """Decoder (h, c) and canvas logits, all zero."""
-        zeros = ops.zeros((batch_size, self.units))
-        return zeros, zeros, ops.zeros((batch_size, self.pixels))
+        zeros = ops.zeros((batch_size, self.units), self.compute_dtype)
+        return zeros, zeros, ops.zeros((batch_size, self.pixels), self.compute_dtype)
 
     def step(self, t, z_t, label_one_hot, state):
         """One decoder step: returns the new (h, c, canvas)."""
@@ -156,7 +159,7 @@ class DrawWriter(layers.Layer):
         state = self.initial_state(ops.shape(z)[0])
         for t in range(self.timesteps):
             state = self.step(t, z[:, t], label_one_hot, state)
-        return ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape))
+        return ops.cast(ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape)), "float32")
 
     def compute_output_shape(self, z_shape, labels_shape=None):
         return (z_shape[0], *self.image_shape)
@@ -189,7 +192,8 @@ class EncoderLSTM(layers.Layer):
 
     def build(self, inputs_shape, states_shape=None):
         rest = inputs_shape[1][-1]
-        self.lstm = make_cell(self.cell, self.units, "cell", glorot_share(rest, self.input_size, 4 * self.units))
+        self.lstm = make_cell(self.cell, self.units, "cell", glorot_share(rest, self.input_size, 4 * self.units),
+                              self.dtype_policy)
         self.lstm.build((None, rest))
         self.built = True
 

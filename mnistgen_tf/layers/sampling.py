@@ -25,7 +25,7 @@ class GaussianSample(layers.Layer):
             eps = keras.random.normal(ops.shape(mu), seed=self.noise)
         elif step is not None:
             eps = eps[:, step]
-        return mu + ops.exp(0.5 * log_var) * eps
+        return mu + ops.exp(0.5 * log_var) * ops.cast(eps, mu.dtype)
 
     # The noise generator's position is saved with the layer, so a trainer
     # reloaded from a checkpoint continues the same noise stream (Keras does

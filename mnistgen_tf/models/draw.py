@@ -18,6 +18,8 @@ digit labels) to images.  Both save to ``.keras`` and reload with plain
 `keras.models.load_model` once `mnistgen_tf` is imported.
 """
 
+import contextlib
+
 import keras
 import numpy as np
 import tensorflow as tf
@@ -29,6 +31,7 @@ from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
 RECONSTRUCTIONS = ("bce", "mse")
+PRECISIONS = ("float32", "mixed_bfloat16")
 LOSS_SCALINGS = ("elbo", "thesis", "thesis_kl_mean")
 
 
@@ -61,6 +64,9 @@ class Draw(keras.Model):
     posterior ``z_mean_{t}`` and ``z_log_var_{t}``, the sampler ``sample_z``,
     and the decoder's ``latent_dense_{t}``, ``decoder_lstm_{t}``, ``write_{t}``.
 
+    ``precision="mixed_bfloat16"`` computes the graph in bfloat16 with
+    float32 weights and loss (`keras.mixed_precision`).
+
     ``read_n`` / ``write_n`` > 0 add the DRAW paper's selective attention
     (`mnistgen_tf.layers.attention`): the encoder reads N×N glimpses of the
     image and of the error image through a window set by ``read_window_{t}``
@@ -71,17 +77,21 @@ class Draw(keras.Model):
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
                  reconstruction="bce", conditional=False, loss_scaling="elbo",
-                 image_shape=(28, 28, 1), seed=None, cell="keras", read_n=0, write_n=0, **kwargs):
+                 image_shape=(28, 28, 1), seed=None, cell="keras", read_n=0, write_n=0, precision="float32",
+                 **kwargs):
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         if loss_scaling not in LOSS_SCALINGS:
             raise ValueError(f"loss_scaling must be one of {LOSS_SCALINGS}, got {loss_scaling!r}")
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if 1 in (read_n, write_n):
             raise ValueError(f"read_n and write_n must be 0 (no attention) or at least 2, got {read_n}, {write_n}")
         image_shape = tuple(image_shape)
-        writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, write_n,
-                            name="writer")
-        inputs, outputs = _unrolled_graph(writer, seed, read_n)
+        with _global_dtype_policy(precision):  # every layer of the graph computes in `precision`
+            writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, write_n,
+                                name="writer")
+            inputs, outputs = _unrolled_graph(writer, seed, read_n)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.timesteps = timesteps
         self.z_dim = z_dim
@@ -95,6 +105,7 @@ class Draw(keras.Model):
         self.cell = cell
         self.read_n = read_n
         self.write_n = write_n
+        self.precision = precision
         self.writer = writer
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction", "kl")}
@@ -124,7 +135,9 @@ class Draw(keras.Model):
 
     def loss_terms(self, images, outputs):
         """Per-image reconstruction and KL terms under this model's scaling."""
-        x = ops.reshape(images, (-1, self.writer.pixels))
+        x = ops.reshape(ops.cast(images, "float32"), (-1, self.writer.pixels))
+        # The loss in float32 whatever precision the graph computes in.
+        outputs = {key: ops.cast(outputs[key], "float32") for key in ("logits", "mu", "log_var")}
         if self.reconstruction == "bce":
             per_pixel = bce_with_logits(x, outputs["logits"])
         else:
@@ -170,11 +183,21 @@ class Draw(keras.Model):
                 "reconstruction": self.reconstruction, "conditional": self.conditional,
                 "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
                 "seed": self.seed, "cell": self.cell,
-                "read_n": self.read_n, "write_n": self.write_n}
+                "read_n": self.read_n, "write_n": self.write_n, "precision": self.precision}
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
+
+
+@contextlib.contextmanager
+def _global_dtype_policy(name):
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def build_draw(timesteps=16, z_dim=16, units=256, **options):
