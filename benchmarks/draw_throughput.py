@@ -113,7 +113,8 @@ def _without(argv, *options):
 def compare(args, argv):
     """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16."""
     repo = str(pathlib.Path(__file__).resolve().parents[1])
-    own_args = [a for a in _without(argv, "--against", "--rounds", "--precision") if a != "--compare-precisions"]
+    own_args = [a for a in _without(argv, "--against", "--rounds", "--precision")
+                if a != "--compare-precisions" and not a.startswith(("--against=", "--rounds=", "--precision="))]
     if args.compare_precisions:
         return alternate([(p, repo, ["--precision", p]) for p in ("float32", "mixed_bfloat16")], args.rounds,
                          own_args)
@@ -143,10 +144,12 @@ def main():
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each variant when comparing (default 3)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
+    if args.json:  # first: a comparison's child must not start comparisons of its own
+        return print(json.dumps({"images_per_s": training_images_per_s(args)}))
     if args.against or args.compare_precisions:
         return compare(args, sys.argv[1:])
-    if args.json:
-        return print(json.dumps({"images_per_s": training_images_per_s(args)}))
+    if args.read_n or args.write_n:
+        parser.error("the FLOP count covers DRAW without attention: use --against or --compare-precisions")
 
     peak_before = matmul_flops_per_s()
     images_per_s = training_images_per_s(args)
@@ -155,7 +158,7 @@ def main():
                                                       conditional=args.conditional)
     achieved = images_per_s * flops_per_image
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size} "
-          f"shared weights, jit={args.jit}, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
+          f"shared weights, {args.precision}, jit={args.jit}, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
     print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
     print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")
     print(f"achieved:      {achieved / 1e9:10.1f} GFLOP/s")

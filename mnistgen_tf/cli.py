@@ -108,6 +108,10 @@ def _train(args):
 def _check_output(path):
     if not path.endswith((".png", ".npy")):
         raise MnistgenError(f"--out must end in .png or .npy, got {path}")
+    _check_folder(path)
+
+
+def _check_folder(path):
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
         raise MnistgenError(f"cannot write {path}: folder {folder} is missing or not writable")
@@ -194,28 +198,33 @@ def _add(args):
 
 
 def _nll(args):
-    import json
-
     from mnistgen_tf import data
-    from mnistgen_tf.files import write_text
+    from mnistgen_tf.files import write_json
     from mnistgen_tf.metrics.likelihood import likelihood_report
-    from mnistgen_tf.train import load_trainer
+    from mnistgen_tf.train import load_trainer, read_config
 
-    if args.out and not args.out.endswith(".json"):
-        raise MnistgenError(f"--out must end in .json, got {args.out}")
-    trainer, config = load_trainer(args.run_dir)
+    if args.out:
+        if not args.out.endswith(".json"):
+            raise MnistgenError(f"--out must end in .json, got {args.out}")
+        _check_folder(args.out)
+    config = read_config(args.run_dir)  # checked before the (large) trainer is loaded
     if config.get("family") != "draw":
         raise MnistgenError(f"{args.run_dir} is a {config.get('family')} run; the likelihood is measured for DRAW")
+    if config.get("reconstruction", "bce") != "bce":
+        raise MnistgenError(f"{args.run_dir} was trained with --reconstruction {config['reconstruction']}; the "
+                            "likelihood is Bernoulli (bce)")
+    trainer, _ = load_trainer(args.run_dir)
     images, labels = data.load(config["dataset"], "test")
     n = min(args.images or len(images), len(images))
     report = likelihood_report(trainer, data.for_evaluation(images[:n], config), labels[:n], args.k, args.seed)
+    given = " | y" if config.get("conditional") else ""
     print(f"{args.run_dir}: {n} test images of {config['dataset']}"
           f"{' (one fixed Bernoulli draw)' if config.get('dynamic_binarization') else ''}")
-    print(f"  -ELBO            {report['neg_elbo_nats']:8.2f} nats")
+    print(f"  -ELBO             {report['neg_elbo_nats']:8.2f} nats")
     for k, value in report["nll_nats"].items():
-        print(f"  -log p(x), k={k:<4} {value:8.2f} nats")
+        print(f"  -log p(x{given}), k={k:<4} {value:8.2f} nats")
     if args.out:
-        write_text(args.out, json.dumps({"run": args.run_dir, **report}, indent=1) + "\n")
+        write_json(args.out, {"run": args.run_dir, **report})
         print(f"wrote {args.out}")
 
 

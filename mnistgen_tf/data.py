@@ -313,11 +313,12 @@ def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoc
         lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
 
     def batch(number, index):
-        examples_ = {name: tf.gather(array, index) for name, array in arrays.items()}
+        chosen = {name: tf.gather(array, index) for name, array in arrays.items()}
         if dynamic_binarization:
-            draw = tf.random.stateless_uniform(tf.shape(examples_["image"]), seed=tf.stack([tf.constant(seed, tf.int64), number]))
-            examples_["image"] = tf.cast(draw < examples_["image"], tf.float32)
-        return PIPELINES[kind](examples_)
+            draw = tf.random.stateless_uniform(tf.shape(chosen["image"]),
+                                               seed=tf.stack([tf.constant(seed, tf.int64), number]))
+            chosen["image"] = tf.cast(draw < chosen["image"], tf.float32)
+        return PIPELINES[kind](chosen)
 
     first_batch = first_epoch * steps_per_epoch(len(images), batch_size)
     return batches.enumerate(first_batch).map(batch).prefetch(tf.data.AUTOTUNE)

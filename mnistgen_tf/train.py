@@ -175,11 +175,16 @@ def epochs_done(out_dir):
     return read_state(out_dir)["epochs_done"]
 
 
-def load_trainer(out_dir):
-    """``(trainer, config)`` of a run folder: its best.keras, else its last checkpoint; one-line errors."""
+def read_config(out_dir):
+    """The config.json of a run folder; a one-line error when there is none."""
     if not has_run(out_dir):
         raise MnistgenError(f"{out_dir} holds no training run (no {CONFIG})")
-    config = read_json(os.path.join(out_dir, CONFIG), "run config")
+    return read_json(os.path.join(out_dir, CONFIG), "run config")
+
+
+def load_trainer(out_dir):
+    """``(trainer, config)`` of a run folder: its best.keras, else its last checkpoint; one-line errors."""
+    config = read_config(out_dir)
     if os.path.exists(os.path.join(out_dir, BEST)):
         return load_checkpoint(out_dir, BEST), config
     if os.path.exists(os.path.join(out_dir, STATE)):
@@ -263,6 +268,8 @@ def load_checkpoint(out_dir, name):
     path = os.path.join(out_dir, name)
     try:
         return keras.models.load_model(path)
+    except MnistgenError:  # a model that names its own problem (an older DRAW trainer)
+        raise
     except Exception as e:  # zip, JSON and deserialisation errors all mean a damaged file
         raise MnistgenError(f"cannot load {path} ({type(e).__name__}): the file is damaged; delete the run "
                             "folder to start over") from None

@@ -316,3 +316,18 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights_and_loss(
     model.fit(batch, batch_size=16, epochs=5, verbose=0)
     after = model.evaluate(batch, batch_size=64, verbose=0, return_dict=True)["loss"]
     assert np.isfinite(after) and after < before
+    # Outputs, canvas and attention windows stay float32: only the layers' arithmetic is bfloat16.
+    assert all(v.dtype == "float32" for v in model(batch).values())
+    attentive = build_draw(2, 4, 16, precision="mixed_bfloat16", read_n=2, write_n=3)
+    assert attentive.get_layer("attentive_read").compute_dtype == "float32"
+    assert attentive.writer.attentive_write.compute_dtype == "float32"
+    assert all(v.dtype == "float32" for v in attentive(batch).values())
+
+
+def test_a_trainer_saved_before_the_functional_draw_names_its_problem():
+    from mnistgen_tf.errors import MnistgenError
+    from mnistgen_tf.models.draw import Draw
+
+    old = {k: v for k, v in build_draw(2, 4, 8).get_config().items() if k != "precision"}
+    with pytest.raises(MnistgenError, match="older version of the kit"):
+        Draw.from_config(old)

@@ -95,9 +95,16 @@ def test_nll_command_reports_and_writes_json(binarized_run, tmp_path, capsys):
 @pytest.mark.parametrize("args, fragment", [
     (["nll", "no/such/run"], "holds no training run"),
     (["nll", "RUN", "--out", "x.txt"], "must end in .json"),
+    (["nll", "RUN", "--out", "no/such/folder/x.json"], "missing or not writable"),
+    (["nll", "MSE"], "likelihood is Bernoulli"),
+    (["nll", "VAE"], "the likelihood is measured for DRAW"),
 ])
-def test_nll_refuses(args, fragment, binarized_run, capsys):
-    args = [str(binarized_run) if a == "RUN" else a for a in args]
+def test_nll_refuses(args, fragment, binarized_run, tmp_path, capsys):
+    for name, config in (("MSE", {"family": "draw", "reconstruction": "mse"}), ("VAE", {"family": "vae"})):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "config.json").write_text(json.dumps(config))
+    args = [{"RUN": str(binarized_run), "MSE": str(tmp_path / "MSE"), "VAE": str(tmp_path / "VAE")}.get(a, a)
+            for a in args]
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert fragment in err and len(err.splitlines()) == 1

@@ -125,7 +125,8 @@ class DrawWriter(layers.Layer):
         if write_n:
             self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
                                  for t in steps]
-            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write", dtype=policy)
+            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write",
+                                                  dtype="float32")  # windows in float32, as the read's
 
     def build(self, z_shape=None, labels_shape=None):
         for cell in self.cells:
@@ -139,7 +140,7 @@ class DrawWriter(layers.Layer):
     def initial_state(self, batch_size):
         """Decoder (h, c) and canvas logits, all zero."""
         zeros = ops.zeros((batch_size, self.units), self.compute_dtype)
-        return zeros, zeros, ops.zeros((batch_size, self.pixels), self.compute_dtype)
+        return zeros, zeros, ops.zeros((batch_size, self.pixels), "float32")  # the canvas sums in float32
 
     def step(self, t, z_t, label_one_hot, state):
         """One decoder step: returns the new (h, c, canvas)."""
@@ -152,7 +153,7 @@ class DrawWriter(layers.Layer):
         written = self.write_dense[t](h)
         if self.write_n:
             written = self.attentive_write([written, self.write_window[t](h)])
-        return h, c, canvas + written
+        return h, c, canvas + ops.cast(written, canvas.dtype)
 
     def call(self, z, labels=None):
         label_one_hot = one_hot(labels) if self.conditional else None
@@ -187,7 +188,7 @@ class EncoderLSTM(layers.Layer):
     def __init__(self, units, input_size, cell="keras", **kwargs):
         super().__init__(**kwargs)
         self.units = units
-        self.input_size = input_size
+        self.input_size = input_size  # of the whole LSTM on [x, rest], which sets the Glorot range
         self.cell = cell
 
     def build(self, inputs_shape, states_shape=None):

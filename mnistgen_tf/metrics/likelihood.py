@@ -2,10 +2,11 @@
 
 For k sequences z⁽ⁱ⁾ = (z_1 … z_T) drawn from the encoder's posterior q(z|x),
 
-    log p(x) ≥ log (1/k) Σ_i p(x|z⁽ⁱ⁾) p(z⁽ⁱ⁾) / q(z⁽ⁱ⁾|x),
+    log p(x) ≥ E[ log (1/k) Σ_i p(x|z⁽ⁱ⁾) p(z⁽ⁱ⁾) / q(z⁽ⁱ⁾|x) ],
 
-a bound that tightens as k grows (Burda et al. 2016) and at k = 1 is, in
-expectation, the ELBO.  The weights of k are the first k of the largest k
+a bound, in expectation, that tightens as k grows (Burda et al. 2016) and at
+k = 1 is the ELBO.  For a conditional model every term is given the label,
+so the estimate is of −log p(x | y).  The weights of k are the first k of the largest k
 asked for, so the estimates for 1, 10, 100 samples are nested.  p(x|z) is a
 Bernoulli likelihood, so the images must be binary (`data.bernoulli_draw`).
 """
@@ -38,16 +39,16 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
         for i in range(k):
             eps = rng.standard_normal((len(x), trainer.timesteps, trainer.z_dim)).astype(np.float32)
             out = trainer.predict_on_batch({**batch, "noise": eps})
-            log_var = np.asarray(out["log_var"], np.float64)
-            z = np.asarray(out["z"], np.float64)
+            mu, log_var, z = (np.asarray(out[key], np.float64) for key in ("mu", "log_var", "z"))
             log_px = -np.asarray(bce_with_logits(target, np.asarray(out["logits"], np.float64))).sum(axis=1)
             log_pz = (-0.5 * z ** 2 - _HALF_LOG_2PI).sum(axis=(1, 2))
-            # z = mu + sigma * eps, so (z - mu)^2 / sigma^2 = eps^2.
-            log_qz = (-0.5 * (eps.astype(np.float64) ** 2 + log_var) - _HALF_LOG_2PI).sum(axis=(1, 2))
+            # The noise of the z the model used, rounding included: (z - mu) / sigma.
+            drawn = (z - mu) * np.exp(-0.5 * log_var)
+            log_qz = (-0.5 * (drawn ** 2 + log_var) - _HALF_LOG_2PI).sum(axis=(1, 2))
             rows.append(log_px + log_pz - log_qz)
             if i == 0:
                 parts["reconstruction"].append(-log_px)
-                parts["kl"].append(np.asarray(kl_divergence(np.asarray(out["mu"], np.float64), log_var)).sum(axis=1))
+                parts["kl"].append(np.asarray(kl_divergence(mu, log_var)).sum(axis=1))
         parts["log_w"].append(np.stack(rows, axis=1))
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}
 

@@ -1,4 +1,4 @@
-"""DRAW without attention, and its conditional variant, as in the thesis.
+"""DRAW as in the thesis (without attention), its conditional variant, and the DRAW paper's attention.
 
 At each of T steps the encoder LSTM reads ``[x, x - sigmoid(c), h_dec]``
 (plus the one-hot label when conditional), a Dense pair gives the posterior
@@ -10,7 +10,8 @@ layer into the decoder LSTM (with the label when conditional), and a Dense
 `Draw` is the trainer: a Functional model of the unrolled T-step graph, as
 the thesis built it, so ``summary()`` and ``keras.utils.plot_model`` show
 the steps and any step's pieces can be cut out, e.g. the step-t encoder
-``keras.Model(draw.input, draw.get_layer(f"z_mean_{t}").output)``; its
+``keras.Model(draw.input, draw.get_layer(f"z_mean_{t}").output)``, called
+with ``"noise": None`` for drawn noise; its
 ``train_step`` trains it on the loss chosen by ``loss_scaling``.
 `build_generator(draw)` wraps its `DrawWriter` -- the decoder layers of the
 graph, shared, not copied -- into a Functional model from noise ``z`` (and
@@ -25,6 +26,7 @@ import numpy as np
 import tensorflow as tf
 from keras import layers, ops
 
+from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveRead
 from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, make_cell, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
@@ -60,12 +62,15 @@ class Draw(keras.Model):
     ``cell`` is the LSTM of encoder and decoder: ``"keras"`` (`LSTMCell`) or
     ``"thesis"`` (the thesis's own, `ThesisLSTMCell`).  Layer names: the
     encoder ``encoder_image_gates_{t}`` and ``encoder_lstm_{t}`` (one each,
-    ``_0``, with shared weights), the
-    posterior ``z_mean_{t}`` and ``z_log_var_{t}``, the sampler ``sample_z``,
-    and the decoder's ``latent_dense_{t}``, ``decoder_lstm_{t}``, ``write_{t}``.
+    ``_0``, with shared weights; with attention ``attentive_read``,
+    ``read_window_{t}`` and the cell ``encoder_lstm_{t}``), the posterior
+    ``z_mean_{t}`` and ``z_log_var_{t}``, the sampler ``sample_z``, and the
+    decoder's ``latent_dense_{t}``, ``decoder_lstm_{t}``, ``write_{t}`` (with
+    attention also ``write_window_{t}`` and ``attentive_write``).
 
     ``precision="mixed_bfloat16"`` computes the graph in bfloat16 with
-    float32 weights and loss (`keras.mixed_precision`).
+    float32 weights, loss, canvas, attention windows and outputs
+    (`keras.mixed_precision`).
 
     ``read_n`` / ``write_n`` > 0 add the DRAW paper's selective attention
     (`mnistgen_tf.layers.attention`): the encoder reads N×N glimpses of the
@@ -187,11 +192,16 @@ class Draw(keras.Model):
 
     @classmethod
     def from_config(cls, config):
+        if "precision" not in config:  # every Functional DRAW's config has it
+            raise MnistgenError("this DRAW trainer was saved by an older version of the kit (a subclassed model "
+                                "whose weights are laid out differently); it cannot be loaded or resumed, but "
+                                "its run's generator.keras loads: retrain the run to continue it")
         return cls(**config)
 
 
 @contextlib.contextmanager
 def _global_dtype_policy(name):
+    # Layers take Keras's process-wide policy when made; it is set for the block and put back.
     previous = keras.config.dtype_policy()
     keras.config.set_dtype_policy(name)
     try:
@@ -233,13 +243,15 @@ def _unrolled_graph(writer, seed, read_n=0):
     label = keras.Input((), dtype="int32", name="label")
     noise = keras.Input((timesteps, z_dim), name="noise", optional=True)
     writer.build()
-    labels = NUM_CLASSES * writer.conditional
+    label_size = NUM_CLASSES * writer.conditional
     encoder_steps = range(1) if writer.shared_weights else range(timesteps)
     if read_n:
-        read = AttentiveRead(read_n, writer.image_shape, name="attentive_read")
+        # Windows and filterbanks in float32 whatever the precision: in bfloat16 a window centre near
+        # pixel 20 moves in steps of 1/8 pixel.
+        read = AttentiveRead(read_n, writer.image_shape, name="attentive_read", dtype="float32")
         encoders = [make_cell(writer.cell, units, f"encoder_lstm_{k}") for k in encoder_steps]
     else:
-        encoder_input = 2 * pixels + units + labels
+        encoder_input = 2 * pixels + units + label_size
         image_gates = [layers.Dense(4 * units, use_bias=False, name=f"encoder_image_gates_{k}",
                                     kernel_initializer=glorot_share(pixels, encoder_input, 4 * units))
                        for k in encoder_steps]
@@ -249,7 +261,7 @@ def _unrolled_graph(writer, seed, read_n=0):
     x = layers.Flatten(name="flatten")(image)
     label_one_hot = one_hot(label) if writer.conditional else None
     h_dec = c_dec = Zeros(units, name="zero_state")(x)
-    canvas = Zeros(pixels, name="empty_canvas")(x)
+    canvas = Zeros(pixels, name="empty_canvas", dtype="float32")(x)  # the sum of T writes, kept in float32
     h_enc, c_enc = h_dec, c_dec
     mus, log_vars, zs, canvases = [], [], [], []
     for t in range(timesteps):
@@ -274,5 +286,6 @@ def _unrolled_graph(writer, seed, read_n=0):
         zs.append(z)
         canvases.append(ops.sigmoid(canvas))
     outputs = {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
-               "mu": ops.stack(mus, axis=1), "log_var": ops.stack(log_vars, axis=1), "z": ops.stack(zs, axis=1)}
+               **{name: ops.cast(ops.stack(values, axis=1), "float32")  # float32 out whatever the precision
+                  for name, values in (("mu", mus), ("log_var", log_vars), ("z", zs))}}
     return {"image": image, "label": label, "noise": noise}, outputs

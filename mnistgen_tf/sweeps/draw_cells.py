@@ -82,10 +82,15 @@ COLUMNS = {
     "inactive": Column("inactive", "metrics.inactive_count"),
     "inactive_fraction": Column("inactive fraction", "metrics.inactive_fraction", ".4f"),
     # Per step, as the thesis's variance-law code counts (its loop resets the count each step).
-    "inactive_per_step": Column("inactive per step", lambda r: " ".join(map(str, r["latent"]["inactive_per_step"]))),
-    "variance_law_per_step": Column("variance law per step",
-                                    lambda r: " ".join(f"{v:.3f}" for v in r["latent"]["variance_law"])),
+    "inactive_per_step": Column("inactive per step", lambda r: _per_step(r, "inactive_per_step", "{}")),
+    "variance_law_per_step": Column("variance law per step", lambda r: _per_step(r, "variance_law", "{:.3f}")),
 }
+
+
+def _per_step(record, key, fmt):
+    """A cell's per-step latent statistic `key`, steps 1 to T, as one string (None when not recorded)."""
+    values = record.get("latent", {}).get(key)
+    return None if values is None else " ".join(fmt.format(v) for v in values)
 
 
 def featured_samples(role):
