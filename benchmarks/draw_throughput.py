@@ -77,9 +77,9 @@ def training_images_per_s(args):
     return n / (time.perf_counter() - start)
 
 
-def alternate(variants, rounds, own_args):
+def alternate(variants, rounds, own_args, reference):
     """Run each ``(label, PYTHONPATH, extra args)`` variant in turn in fresh processes, `rounds` times;
-    print the medians, the best rounds and the ratios of each variant to the first."""
+    print the medians, the best rounds and the ratio of each variant to the one labelled `reference`."""
     rates = {label: [] for label, _, _ in variants}
     for _ in range(rounds):
         for label, path, extra in variants:
@@ -91,39 +91,34 @@ def alternate(variants, rounds, own_args):
         print(f"{label:>15}: median {statistics.median(r):5.0f}, best {max(r):5.0f} images/s  "
               f"(rounds: {', '.join(f'{v:.0f}' for v in r)})")
     # The best round is the one least disturbed by other work on a shared machine.
-    first, *others = rates
-    for label in others:
-        for name, stat in (("median", statistics.median), ("best", max)):
-            print(f"ratio {label} / {first}, {name}: {stat(rates[label]) / stat(rates[first]):.3f}")
+    for label in rates:
+        if label != reference:
+            for name, stat in (("median", statistics.median), ("best", max)):
+                print(f"ratio {label} / {reference}, {name}: {stat(rates[label]) / stat(rates[reference]):.3f}")
 
 
-def _without(argv, *options):
-    """`argv` less each of `options` and the value after it."""
-    kept, skip = [], False
-    for a in argv:
-        if skip:
-            skip = False
-        elif a in options:
-            skip = True
-        else:
-            kept.append(a)
-    return kept
+def _measurement_args(args):
+    """The options of one measurement, for a comparison's fresh processes (each adds its --precision)."""
+    names = ("steps", "warmup_steps", "batch_size", "timesteps", "z_dim", "units", "read_n", "write_n")
+    return ([f"--{name.replace('_', '-')}={getattr(args, name)}" for name in names]
+            + [f"--{flag}" for flag in ("conditional", "jit") if getattr(args, flag)])
 
 
-def compare(args, argv):
+def compare(args):
     """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16."""
     repo = str(pathlib.Path(__file__).resolve().parents[1])
-    own_args = [a for a in _without(argv, "--against", "--rounds", "--precision")
-                if a != "--compare-precisions" and not a.startswith(("--against=", "--rounds=", "--precision="))]
+    own_args = _measurement_args(args)
     if args.compare_precisions:
         return alternate([(p, repo, ["--precision", p]) for p in ("float32", "mixed_bfloat16")], args.rounds,
-                         own_args)
+                         own_args, reference="float32")
     with tempfile.TemporaryDirectory() as old:
         archive = subprocess.run(["git", "-C", repo, "archive", args.against, "mnistgen_tf"],
                                  check=True, capture_output=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(old, filter="data")
-        alternate([("this checkout", repo, []), (args.against, old, [])], args.rounds, own_args)
+        same = ["--precision", args.precision]
+        alternate([("this checkout", repo, same), (args.against, old, same)], args.rounds, own_args,
+                  reference=args.against)
 
 
 def main():
@@ -147,7 +142,7 @@ def main():
     if args.json:  # first: a comparison's child must not start comparisons of its own
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
     if args.against or args.compare_precisions:
-        return compare(args, sys.argv[1:])
+        return compare(args)
     if args.read_n or args.write_n:
         parser.error("the FLOP count covers DRAW without attention: use --against or --compare-precisions")
 

@@ -121,7 +121,7 @@ def _check_png_output(path):
     """`_check_output` for the commands that write one PNG (add, inpaint, transfer)."""
     if not path.endswith(".png"):
         raise MnistgenError(f"--out must end in .png, got {path}")
-    _check_output(path)
+    _check_folder(path)
 
 
 def _sample(args):

@@ -188,8 +188,8 @@ def load_trainer(out_dir):
     if os.path.exists(os.path.join(out_dir, BEST)):
         return load_checkpoint(out_dir, BEST), config
     if os.path.exists(os.path.join(out_dir, STATE)):
-        state = read_json(os.path.join(out_dir, STATE), "run state")
-        if state.get("checkpoint"):
+        state = read_state(out_dir)  # checked: a kit's state whose checkpoint exists
+        if state["checkpoint"]:
             return load_checkpoint(out_dir, state["checkpoint"]), config
     raise MnistgenError(f"{out_dir} keeps no trained model (no {BEST} or checkpoint), only what it generated")
 

@@ -140,9 +140,7 @@ class Draw(keras.Model):
 
     def loss_terms(self, images, outputs):
         """Per-image reconstruction and KL terms under this model's scaling."""
-        x = ops.reshape(ops.cast(images, "float32"), (-1, self.writer.pixels))
-        # The loss in float32 whatever precision the graph computes in.
-        outputs = {key: ops.cast(outputs[key], "float32") for key in ("logits", "mu", "log_var")}
+        x = ops.reshape(images, (-1, self.writer.pixels))  # the graph's outputs are float32 at any precision
         if self.reconstruction == "bce":
             per_pixel = bce_with_logits(x, outputs["logits"])
         else:
