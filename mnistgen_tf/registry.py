@@ -45,6 +45,9 @@ class TrainingOptions:
     subset: Optional[int] = option(None, "train on the first N training images only (at least 20)", minimum=20)
     seed: int = option(0, "random seed of weights, data order and noise (0 to 2**32 - 1)", minimum=0,
                        maximum=2**32 - 1)
+    convergence_delta: float = option(0.0, "stop before --epochs once the validation loss (DRAW: its -ELBO in "
+                                           "nats) changed by less than this over the last 2 epochs (0: train "
+                                           "all --epochs)", minimum=0)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -68,6 +71,8 @@ class Family:
     build: Callable
     generator: Callable
     monitor: Union[str, Callable, None] = "val_loss"
+    # The logged quantity whose settling stops a run with convergence_delta (None: the monitor).
+    converges_on: Optional[str] = None
     val_batch_size: Optional[int] = None  # None: the training batch size
     # ``callbacks(options, out_dir) -> [keras callbacks]`` run each epoch before it is recorded.
     callbacks: Optional[Callable] = None
@@ -79,6 +84,10 @@ class Family:
     def monitor_for(self, options):
         """The logged quantity that picks the saved epoch of a run with `options` (None: the last)."""
         return self.monitor(options) if callable(self.monitor) else self.monitor
+
+    def convergence_key(self, options):
+        """The logged quantity `options.convergence_delta` watches (None: the family logs none)."""
+        return self.converges_on or self.monitor_for(options)
 
     def make_options(self, **values):
         """The family's options with `values` applied, checked; a one-line error names a bad one."""
@@ -132,7 +141,8 @@ class DrawOptions(TrainingOptions):
     loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
                                        "+ KL summed over units / T (one reading of the thesis's code; collapses "
                                        "the posterior on MNIST); thesis_kl_mean: + KL averaged over units and "
-                                       "steps (the other reading, the Keras VAE tutorial's kl_loss)",
+                                       "steps (the other reading, the Keras VAE tutorial's kl_loss, and the one consistent with the "
+                                       "thesis's figures: results/thesis_fidelity)",
                                choices=("elbo", "thesis", "thesis_kl_mean"))
     cell: str = option("keras", "LSTM of encoder and decoder: keras (LSTMCell) or thesis (the thesis's own: gates "
                                 "read [x, c], h = tanh(Dense(c)) * o)", choices=("keras", "thesis"))
@@ -447,6 +457,7 @@ FAMILIES = {family.name: family for family in (
         description="Train DRAW without attention, as in the thesis: an LSTM encoder and decoder writing on "
                     "a canvas over T steps.",
         options=DrawOptions, data="images", build=_draw_trainer, generator=_draw_generator,
+        converges_on="val_neg_elbo",
     ),
     Family(
         name="label-decoder",

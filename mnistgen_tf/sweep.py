@@ -328,9 +328,9 @@ def train_cell(family, cell_dir, options, verbose=0):
     started = time.perf_counter()
     trainer, generator, config = train(family, run_dir, resume=has_run(run_dir), verbose=verbose, **options)
     seconds = time.perf_counter() - started
-    epochs_run = max(config["epochs"] - done_before, 0)
-    return TrainedCell(trainer, generator, config, read_json(os.path.join(run_dir, RUN), "run record"),
-                       read_json(os.path.join(run_dir, STATE), "run state")["history"],
+    history = read_json(os.path.join(run_dir, STATE), "run state")["history"]
+    epochs_run = len(history) - done_before  # fewer than asked for when the run converged
+    return TrainedCell(trainer, generator, config, read_json(os.path.join(run_dir, RUN), "run record"), history,
                        {"train_seconds": round(seconds, 1), "resumed_from_epoch": done_before,
                         "epochs_this_session": epochs_run,
                         "seconds_per_epoch": round(seconds / epochs_run, 1) if epochs_run else None})

@@ -48,18 +48,36 @@ STATE, CONFIG, HISTORY, BEST, GENERATOR, RUN = (
     "state.json", "config.json", "history.csv", "best.keras", "generator.keras", "run.json")
 
 
+CONVERGENCE_EPOCHS = 2  # a converged run's watched loss moved less than its delta over this many epochs
+
+
 def checkpoint_name(epochs_done):
     return f"last-{epochs_done}.keras"
 
 
-class EpochRecord(keras.callbacks.Callback):
-    """Saves each finished epoch as one record: checkpoint, best model, state and history."""
+def converged(history, key, delta):
+    """Whether `key` of the history rows changed by less than `delta` over the last `CONVERGENCE_EPOCHS`.
 
-    def __init__(self, out_dir, monitor, state):
+    A function of the recorded history alone, so a resumed run stops where
+    an uninterrupted one would have.
+    """
+    if delta <= 0 or len(history) <= CONVERGENCE_EPOCHS:
+        return False
+    return abs(history[-1][key] - history[-1 - CONVERGENCE_EPOCHS][key]) < delta
+
+
+class EpochRecord(keras.callbacks.Callback):
+    """Saves each finished epoch as one record: checkpoint, best model, state and history.
+
+    ``stop_when(history)`` true after a record ends training there (convergence).
+    """
+
+    def __init__(self, out_dir, monitor, state, stop_when=None):
         super().__init__()
         self.out_dir = out_dir
         self.monitor = monitor
         self.state = state
+        self.stop_when = stop_when
 
     def on_epoch_end(self, epoch, logs=None):
         logs = {key: float(value) for key, value in (logs or {}).items()}
@@ -79,6 +97,9 @@ class EpochRecord(keras.callbacks.Callback):
         if self.state["checkpoint"] and os.path.exists(stale):
             os.remove(stale)
         self.state = state
+        if self.stop_when and self.stop_when(state["history"]):
+            print(f"Epoch {epoch + 1}: converged, stopping")
+            self.model.stop_training = True
 
 
 class Interrupted(keras.callbacks.Callback):
@@ -238,6 +259,8 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
     opts = family.make_options(**options)
     config = {"family": family.name, **dataclasses.asdict(opts)}
     monitor = family.monitor_for(opts)
+    if opts.convergence_delta and family.convergence_key(opts) is None:
+        raise MnistgenError(f"{family.name} logs no validation loss to converge on; leave out --convergence-delta")
     images, labels = data.load(opts.dataset, "train")
     (x_train, y_train), (x_val, y_val) = data.split_train_val(images, labels, opts.subset)
     data.check_kind(family.data, y_train, "training split")
@@ -250,7 +273,7 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
         if state["epochs_done"] > opts.epochs:
             raise MnistgenError(f"{out_dir} has already trained {state['epochs_done']} epochs; --epochs "
                                 f"{opts.epochs} would undo them (pass at least {state['epochs_done']})")
-        finished = state["epochs_done"] == opts.epochs and os.path.exists(os.path.join(out_dir, RUN))
+        finished = _done(family, opts, state) and os.path.exists(os.path.join(out_dir, RUN))
         if finished and os.path.exists(os.path.join(out_dir, GENERATOR)):
             # Nothing to do: the finished run and its record stay as they are.
             model = load_checkpoint(out_dir, BEST if monitor else state["checkpoint"])
@@ -261,6 +284,12 @@ def train(family_name, out_dir, resume=False, tensorboard=False, verbose="auto",
         write_json(os.path.join(out_dir, CONFIG), config)
         return _fit(family, opts, config, state, model, out_dir, (x_train, y_train), (x_val, y_val),
                     tensorboard, verbose, made_by)
+
+
+def _done(family, opts, state):
+    """Whether the run has trained all its epochs or converged."""
+    return state["epochs_done"] == opts.epochs or converged(
+        state["history"], family.convergence_key(opts), opts.convergence_delta)
 
 
 def load_checkpoint(out_dir, name):
@@ -307,12 +336,14 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     if model is None:
         model = family.build(opts, image_shape=data.to_float(x_train[:1]).shape[1:])
     epochs_before, started = state["epochs_done"], time.time()
-    if state["epochs_done"] < opts.epochs:
+    if not _done(family, opts, state):
         train_ds = data.training_pipeline(family.data, x_train, y_train, opts.batch_size, opts.seed,
                                           opts.epochs, state["epochs_done"], binarize, balanced, train_seed,
                                           dynamic_binarization)
         own = family.callbacks(opts, out_dir) if family.callbacks else []
-        callbacks = [keras.callbacks.TerminateOnNaN(), *own, EpochRecord(out_dir, monitor, state)]
+        key, delta = family.convergence_key(opts), opts.convergence_delta
+        record = EpochRecord(out_dir, monitor, state, stop_when=lambda history: converged(history, key, delta))
+        callbacks = [keras.callbacks.TerminateOnNaN(), *own, record]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))
         with catch_ctrl_c() as pressed:
@@ -321,7 +352,7 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
                       callbacks=[Interrupted(pressed), *callbacks], verbose=verbose,
                       shuffle=False)  # the pipeline orders epochs
     state = read_state(out_dir)
-    if state["epochs_done"] < opts.epochs:
+    if not _done(family, opts, state):
         raise MnistgenError(f"training in {out_dir} stopped after {state['epochs_done']} of {opts.epochs} "
                             "epochs: the loss became NaN (diverged?)")
     if monitor:
@@ -337,6 +368,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
         "val_images": len(x_val),
         "parameters": model.count_params(), "generator_parameters": generator.count_params(),
         "selected_epoch": state["best_epoch"] if monitor else state["epochs_done"],
+        "epochs_trained": state["epochs_done"],
+        "converged": converged(state["history"], family.convergence_key(opts), opts.convergence_delta),
         "epochs_before_last_session": epochs_before,
         "wall_time_s_last_session": round(time.time() - started, 1), **made_by})
     return model, generator, config

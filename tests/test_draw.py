@@ -47,7 +47,7 @@ def test_kl_term_scales_with_latent_size_not_timesteps(scaling):
         outputs = {"logits": np.zeros((2, 784), "float32"),
                    "mu": np.full((2, timesteps, z_dim), m, "float32"),
                    "log_var": np.full((2, timesteps, z_dim), np.log(v), "float32")}
-        _, kl = model.loss_terms(np.zeros((2, 28, 28, 1), "float32"), outputs)
+        _, kl, _ = model.loss_terms(np.zeros((2, 28, 28, 1), "float32"), outputs)
         expected = {"elbo": timesteps * z_dim * k, "thesis": z_dim * k, "thesis_kl_mean": k}[scaling]
         np.testing.assert_allclose(np.asarray(kl), expected, rtol=1e-5)
 
@@ -58,12 +58,28 @@ def test_reconstruction_scaling_and_mse():
     p = 1 / (1 + np.exp(-logits))
     bce = -(x.reshape(3, -1) * np.log(p) + (1 - x.reshape(3, -1)) * np.log(1 - p))
     outputs = {"logits": logits, "mu": np.zeros((3, 2, 4), "float32"), "log_var": np.zeros((3, 2, 4), "float32")}
-    rec, _ = build_draw(2, 4, 8, loss_scaling="thesis").loss_terms(x, outputs)
+    rec, _, _ = build_draw(2, 4, 8, loss_scaling="thesis").loss_terms(x, outputs)
     np.testing.assert_allclose(rec, bce.mean(-1), rtol=1e-5)
-    rec, _ = build_draw(2, 4, 8).loss_terms(x, outputs)  # the default: the ELBO
+    rec, _, _ = build_draw(2, 4, 8).loss_terms(x, outputs)  # the default: the ELBO
     np.testing.assert_allclose(rec, bce.sum(-1), rtol=1e-5)
-    rec, _ = build_draw(2, 4, 8, reconstruction="mse", loss_scaling="thesis").loss_terms(x, outputs)
+    rec, _, _ = build_draw(2, 4, 8, reconstruction="mse", loss_scaling="thesis").loss_terms(x, outputs)
     np.testing.assert_allclose(rec, ((x.reshape(3, -1) - p) ** 2).mean(-1), rtol=1e-5)
+
+
+@pytest.mark.parametrize("scaling", ["elbo", "thesis", "thesis_kl_mean"])
+@pytest.mark.parametrize("reconstruction", ["bce", "mse"])
+def test_neg_elbo_is_in_nats_whatever_the_training_loss(scaling, reconstruction):
+    # BCE summed over pixels + KL summed over steps and units (posterior N(m, v) everywhere).
+    x = np.random.default_rng(0).random((3, 28, 28, 1)).astype("float32")
+    logits = np.random.default_rng(1).normal(size=(3, 784)).astype("float32")
+    p = 1 / (1 + np.exp(-logits))
+    bce = -(x.reshape(3, -1) * np.log(p) + (1 - x.reshape(3, -1)) * np.log(1 - p))
+    m, v = 0.7, 0.3
+    outputs = {"logits": logits, "mu": np.full((3, 2, 4), m, "float32"),
+               "log_var": np.full((3, 2, 4), np.log(v), "float32")}
+    model = build_draw(2, 4, 8, loss_scaling=scaling, reconstruction=reconstruction)
+    *_, neg_elbo = model.loss_terms(x, outputs)
+    np.testing.assert_allclose(neg_elbo, bce.sum(-1) + 8 * 0.5 * (m**2 + v - np.log(v) - 1), rtol=1e-5)
 
 
 def test_canvas_accumulates_and_ends_in_a_sigmoid():
@@ -96,7 +112,7 @@ def test_one_step_is_a_plain_vae():
     batch = _with_noise(_batch(), model)
     a, b = model(batch), model({**batch, "image": batch["image"][::-1]})
     np.testing.assert_allclose(np.asarray(a["mu"])[::-1], b["mu"], atol=1e-6)
-    rec, kl = model.loss_terms(batch["image"], a)
+    rec, kl, _ = model.loss_terms(batch["image"], a)
     np.testing.assert_allclose(kl, kl_divergence(a["mu"][:, 0], a["log_var"][:, 0]), rtol=1e-6)
     z = np.asarray(a["mu"] + np.exp(0.5 * np.asarray(a["log_var"])) * batch["noise"])
     np.testing.assert_allclose(a["z"], z, atol=1e-6)

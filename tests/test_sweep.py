@@ -341,6 +341,34 @@ def test_figures_come_from_saved_results(quick_results):
         assert matplotlib.image.imread(figures / name).shape[:2] == (rows * 30 + 2, cols * 30 + 2), name
 
 
+def test_converged_variant_stops_each_cell_and_draws_one_line_per_loss(tmp_path, mnist_available):
+    import matplotlib.pyplot as plt
+
+    experiment = EXPERIMENTS["thesis_timesteps_converged"]
+    all_cells = sweep.cells(experiment, quick=True)
+    assert [c.id for c in all_cells] == [  # each grid under each loss
+        "thesis_kl_mean_T1_z4_cond0_seed0", "thesis_kl_mean_T2_z2_cond0_seed0", "elbo_T1_z4_cond0_seed0",
+        "elbo_T2_z2_cond0_seed0", "thesis_kl_mean_T2_z4_cond0_seed0", "elbo_T2_z4_cond0_seed0"]
+    assert all_cells[0].settings["loss_scaling"] == "thesis_kl_mean" and all_cells[2].settings["loss_scaling"] == "elbo"
+    shard = (0, 2)  # T1_z4 under each loss, and one cell of the second grid
+    captured(sweep.run, experiment, tmp_path, quick=True, shard=shard)
+    root = tmp_path / "quick" / experiment.name
+    for cell in sweep.shard_cells(all_cells, shard):
+        record = json.loads((root / "cells" / cell.id / "cell.json").read_text())
+        assert record["settings"]["epochs"] == 4 and record["epochs"] == 3 and record["converged"]
+    rows = read_table(root / "table.csv")
+    assert [(r["loss"], r["epochs"]) for r in rows] == [("thesis_kl_mean", "3"), ("elbo", "3"), ("thesis_kl_mean", "3")]
+    assert "until the validation -ELBO moved by less than" in (root / "table.md").read_text()
+    path = tmp_path / "fig.png"
+    lines = []
+    original = plt.Axes.plot
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(plt.Axes, "plot", lambda ax, *a, **k: lines.append(k.get("label")) or original(ax, *a, **k))
+        assert dict(experiment.figures)["thesis_fig3_3_timesteps_converged.png"](
+            sweep.Results(experiment, tmp_path, quick=True), path)
+    assert lines == ["thesis_kl_mean", "elbo"] * 3  # three panels, a line per loss
+
+
 def test_figures_skip_what_is_missing(tmp_path):
     (tmp_path / "thesis_timesteps" / "cells").mkdir(parents=True)  # an experiment started, no cell finished
     code, out, _ = captured(cli.main, ["figures", "--results", str(tmp_path)])

@@ -7,7 +7,7 @@ import pytest
 
 from mnistgen_tf import files, provenance
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.train import read_state, train
+from mnistgen_tf.train import converged, read_state, train
 
 TINY = dict(conditional=True, timesteps=2, z_dim=2, units=8, subset=300, batch_size=50, xla=False)
 
@@ -90,6 +90,42 @@ def test_resume_with_fewer_epochs_than_done_is_refused(straight_and_resumed):
     with pytest.raises(MnistgenError, match="already trained 3 epochs"):
         train("draw", str(straight), epochs=2, resume=True, verbose=0, **TINY)
     assert (straight / "config.json").read_bytes() == config
+
+
+def test_converged_reads_the_change_over_the_last_two_epochs():
+    history = [{"v": 100.0}, {"v": 99.0}, {"v": 98.8}, {"v": 98.7}]
+    assert not converged(history[:2], "v", 5)  # too few epochs to tell
+    assert not converged(history[:3], "v", 1.2)  # 100 -> 98.8 moved 1.2
+    assert converged(history[:3], "v", 1.3)
+    assert converged(history, "v", 0.5)  # 99 -> 98.7
+    assert not converged(history, "v", 0)  # 0: off
+    assert converged([{"v": 1.0}, {"v": 5.0}, {"v": 1.2}], "v", 0.5)  # moved back: a change, not a gain
+
+
+def test_a_converging_run_stops_early_and_resumes_to_the_same_stop(straight_and_resumed, tmp_path):
+    straight, _ = straight_and_resumed
+    neg_elbo = [row["val_neg_elbo"] for row in read_state(str(straight))["history"]]
+    delta = abs(neg_elbo[2] - neg_elbo[0]) + 1e-3  # epoch 3 of the straight run converges under it
+    options = dict(TINY, epochs=20, convergence_delta=delta)
+    train("draw", str(tmp_path / "a"), verbose=0, **options)
+    train("draw", str(tmp_path / "b"), verbose=0, **{**options, "epochs": 1})
+    with pytest.raises(MnistgenError, match="convergence_delta"):  # the stop rule is part of the run
+        train("draw", str(tmp_path / "b"), resume=True, verbose=0, **{**options, "convergence_delta": 9.0})
+    train("draw", str(tmp_path / "b"), resume=True, verbose=0, **options)
+    for run in (tmp_path / "a", tmp_path / "b"):
+        assert (run / "history.csv").read_bytes() == (straight / "history.csv").read_bytes()
+        info = json.loads((run / "run.json").read_text())
+        assert info["epochs_trained"] == 3 and info["converged"]
+    # Finished by convergence: a rerun changes nothing.
+    before = {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()}
+    train("draw", str(tmp_path / "a"), resume=True, verbose=0, **options)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == before
+
+
+def test_convergence_needs_a_validation_loss(tmp_path):
+    with pytest.raises(MnistgenError, match="gan logs no validation loss"):
+        train("gan", str(tmp_path / "g"), convergence_delta=0.5, verbose=0)
+    assert not (tmp_path / "g").exists()
 
 
 def test_atomic_writes_keep_the_suffix_and_leave_nothing_on_failure(tmp_path):

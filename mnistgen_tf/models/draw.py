@@ -112,8 +112,10 @@ class Draw(keras.Model):
         self.write_n = write_n
         self.precision = precision
         self.writer = writer
+        # neg_elbo: the -ELBO in nats under the Bernoulli decoder, whatever the training loss (its
+        # scaled terms are not comparable across loss_scaling); the convergence test reads it.
         self.trackers = {name: keras.metrics.Mean(name=name)
-                         for name in ("loss", "reconstruction", "kl")}
+                         for name in ("loss", "reconstruction", "kl", "neg_elbo")}
 
     def __call__(self, inputs, *args, **kwargs):
         # "noise" is an optional input; Keras wants its key even when absent.
@@ -139,37 +141,35 @@ class Draw(keras.Model):
         return {key: np.concatenate(arrays) for key, arrays in parts.items()}
 
     def loss_terms(self, images, outputs):
-        """Per-image reconstruction and KL terms under this model's scaling."""
+        """Per-image reconstruction and KL terms under this model's scaling, and the -ELBO in nats."""
         x = ops.reshape(images, (-1, self.writer.pixels))  # the graph's outputs are float32 at any precision
-        if self.reconstruction == "bce":
-            per_pixel = bce_with_logits(x, outputs["logits"])
-        else:
-            per_pixel = ops.square(x - ops.sigmoid(outputs["logits"]))
+        bce = bce_with_logits(x, outputs["logits"])
+        per_pixel = bce if self.reconstruction == "bce" else ops.square(x - ops.sigmoid(outputs["logits"]))
         kl = ops.sum(kl_divergence(outputs["mu"], outputs["log_var"]), axis=-1)
+        neg_elbo = ops.sum(bce, axis=-1) + kl
         if self.loss_scaling == "thesis":
-            return ops.mean(per_pixel, axis=-1), kl / self.timesteps
+            return ops.mean(per_pixel, axis=-1), kl / self.timesteps, neg_elbo
         if self.loss_scaling == "thesis_kl_mean":
-            return ops.mean(per_pixel, axis=-1), kl / (self.timesteps * self.z_dim)
-        return ops.sum(per_pixel, axis=-1), kl
+            return ops.mean(per_pixel, axis=-1), kl / (self.timesteps * self.z_dim), neg_elbo
+        return ops.sum(per_pixel, axis=-1), kl, neg_elbo
 
     def _step(self, data, training):
         outputs = self(data, training=training)
-        reconstruction, kl = self.loss_terms(data["image"], outputs)
-        loss = ops.mean(reconstruction + kl)
-        return loss, reconstruction, kl
+        reconstruction, kl, neg_elbo = self.loss_terms(data["image"], outputs)
+        return ops.mean(reconstruction + kl), reconstruction, kl, neg_elbo
 
-    def _report(self, loss, reconstruction, kl):
-        self.trackers["loss"].update_state(loss)
-        self.trackers["reconstruction"].update_state(reconstruction)
-        self.trackers["kl"].update_state(kl)
+    def _report(self, loss, reconstruction, kl, neg_elbo):
+        for name, value in (("loss", loss), ("reconstruction", reconstruction), ("kl", kl),
+                            ("neg_elbo", neg_elbo)):
+            self.trackers[name].update_state(value)
         return {name: m.result() for name, m in self.trackers.items()}
 
     def train_step(self, data):
         with tf.GradientTape() as tape:
-            loss, reconstruction, kl = self._step(data, training=True)
-        grads = tape.gradient(loss, self.trainable_weights)
+            terms = self._step(data, training=True)
+        grads = tape.gradient(terms[0], self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
-        return self._report(loss, reconstruction, kl)
+        return self._report(*terms)
 
     def test_step(self, data):
         return self._report(*self._step(data, training=False))

@@ -14,6 +14,8 @@ EXPERIMENTS = {module.EXPERIMENT.name: module.EXPERIMENT for module in (
     thesis_timesteps, thesis_conditional, seed002_autoencoders, seed002_adder, seed003_gan, seed003_vae,
     seed004_zoo, seed004_beta, seed004_structure, seed004_ddpm, seed004_inpainting, seed004_transfer,
     seed004_augmentation, thesis_fidelity, thesis_cifar10)}
+EXPERIMENTS.update({experiment.name: experiment for experiment in (thesis_timesteps.CONVERGED,
+                                                                   thesis_conditional.CONVERGED)})
 
 
 def get_experiment(name):

@@ -58,7 +58,17 @@ def total_latent(size, timesteps):
 
 
 def epochs_text(settings):
+    if settings.get("convergence_delta"):
+        return f"until converged (at most {settings['epochs']} epochs)"
     return f"{settings['epochs']} epoch" + "s" * (settings["epochs"] != 1)
+
+
+def by_loss(records):
+    """``{label: records}``: one group per loss scaling when the records have several, else ``{"": records}``."""
+    losses = list(dict.fromkeys(r["settings"]["loss_scaling"] for r in records))
+    if len(losses) <= 1:
+        return {"": records}
+    return {loss: [r for r in records if r["settings"]["loss_scaling"] == loss] for loss in losses}
 
 
 def latent_size(record):
@@ -72,6 +82,8 @@ COLUMNS = {
     "Tz": Column("T·z", latent_size),
     "cond": Column("conditional", "settings.conditional"),
     "seed": Column("seed", "settings.seed"),
+    "loss": Column("loss", "settings.loss_scaling"),
+    "epochs": Column("epochs", "epochs"),  # trained (fewer than the profile's when the run converged)
     "params": Column("parameters", "parameters"),
     "bce": Column("BCE per pixel", "metrics.bce_per_pixel", ".5f"),
     "elbo": Column("-ELBO (nats)", "metrics.neg_elbo_nats", ".2f"),
@@ -161,7 +173,8 @@ def run_draw_cell(cell_dir, settings, verbose=0):
                     "fid_reference_images": reference.count, "label_samples": evaluation["fid_samples"]
                     if per_digit is not None else None},
         "extractor": extractor.name,
-        "epochs": config["epochs"],
+        "epochs": len(cell.history),  # trained: fewer than config["epochs"] when the run converged
+        "converged": run_info.get("converged", False),
         "train_images": run_info["train_images"],
         "val_images": run_info["val_images"],
         "parameters": trainer.count_params(),
@@ -176,3 +189,42 @@ def run_draw_cell(cell_dir, settings, verbose=0):
     }
     keras.backend.clear_session()  # the next cell builds new models; free this one's graphs
     return record, arrays
+
+
+# Trained to convergence (the thesis-fidelity issue): until the validation
+# -ELBO moves by less than 0.5 nats over two epochs, at most 30 epochs, under
+# the thesis's loss in the reading `thesis_fidelity` found consistent with its
+# figures (KL averaged over units and steps) and under the ELBO.
+CONVERGED_SETTINGS = {"epochs": 30, "convergence_delta": 0.5}
+CONVERGED_LOSSES = ("thesis_kl_mean", "elbo")
+# Quick: any change counts as converged, so each tiny cell stops after 3 of 4 epochs.
+QUICK_CONVERGED_SETTINGS = {"epochs": 4, "convergence_delta": 1e9}
+CONVERGED_NOTE = (
+    "Trained until the validation -ELBO moved by less than {convergence_delta} nats over 2 epochs, at most "
+    "{epochs} (column epochs: the epochs trained; batch {batch_size}, Adam {learning_rate}); loss "
+    "thesis_kl_mean: BCE averaged over pixels + KL averaged over units and steps (the thesis's loss in the "
+    "reading consistent with its figures, see thesis_fidelity); elbo: the negative ELBO.")
+
+
+def converged_variant(experiment):
+    """`experiment` trained to convergence under each of `CONVERGED_LOSSES`, named ``<name>_converged``.
+
+    Its cells are the experiment's with a loss axis in front; its figures draw
+    one line per loss, to files named ``*_converged.png``; its last note (the
+    training budget) is replaced.
+    """
+    def profile(base, settings):
+        return dataclasses.replace(
+            base, settings={**base.settings, **settings},
+            grids=tuple({"loss_scaling": CONVERGED_LOSSES, **grid} for grid in base.grids),
+            featured={role: {"loss_scaling": CONVERGED_LOSSES[0], **chosen} for role, chosen in base.featured.items()})
+
+    return dataclasses.replace(
+        experiment, name=experiment.name + "_converged", title=experiment.title + ", trained to convergence",
+        profiles={"full": profile(experiment.profiles["full"], CONVERGED_SETTINGS),
+                  "quick": profile(experiment.profiles["quick"], QUICK_CONVERGED_SETTINGS)},
+        columns=(COLUMNS["loss"], COLUMNS["epochs"], *experiment.columns),
+        id_labels=(("", "loss_scaling"), *experiment.id_labels),
+        shares_cells_with=tuple(name + "_converged" for name in experiment.shares_cells_with),
+        figures=tuple((name.replace(".png", "_converged.png"), draw) for name, draw in experiment.figures),
+        notes=(*experiment.notes[:-1], CONVERGED_NOTE))

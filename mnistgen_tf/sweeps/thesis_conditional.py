@@ -16,8 +16,9 @@ conditional and not; 4.2, 64 samples conditioned on 9 from T=8, z=8.
 """
 
 from mnistgen_tf.sweep import Experiment, Profile, fid_baseline
-from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, epochs_text,
-                                           featured_samples, run_draw_cell, total_latent)
+from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, by_loss,
+                                           converged_variant, epochs_text, featured_samples, run_draw_cell,
+                                           total_latent)
 from mnistgen_tf.sweeps.thesis_timesteps import NAME as TIMESTEPS
 
 NAME = "thesis_conditional"
@@ -46,10 +47,12 @@ def draw_conditional_vs_not(results, path):
 
     def series(key):
         out = {}
-        for conditional, label in ((False, "unconditional"), (True, "conditional")):
-            records = [r for r in results.records if r["settings"]["conditional"] == conditional]
-            if records:
-                out[label] = ([r["settings"]["timesteps"] for r in records], [r["metrics"][key] for r in records])
+        for loss, group in by_loss(results.records).items():
+            for conditional, label in ((False, "unconditional"), (True, "conditional")):
+                records = [r for r in group if r["settings"]["conditional"] == conditional]
+                if records:
+                    out[f"{label}, {loss}" if loss else label] = (
+                        [r["settings"]["timesteps"] for r in records], [r["metrics"][key] for r in records])
         return out
 
     total = {r["settings"]["timesteps"] * r["settings"]["z_dim"] for r in results.records}
@@ -91,3 +94,6 @@ EXPERIMENT = Experiment(
         "Trained with loss_scaling={loss_scaling} for {epochs} epochs (batch {batch_size}, Adam {learning_rate}).",
     ),
 )
+
+# The same grid under the thesis's loss and the ELBO, each cell trained until its -ELBO settles.
+CONVERGED = converged_variant(EXPERIMENT)

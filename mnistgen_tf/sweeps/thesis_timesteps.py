@@ -22,8 +22,8 @@ test images over their reconstructions, both from the T=16, z=16 cell.
 import numpy as np
 
 from mnistgen_tf.sweep import Experiment, Profile, fid_baseline
-from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, epochs_text,
-                                           run_draw_cell, total_latent)
+from mnistgen_tf.sweeps.draw_cells import (COLUMNS, FULL_SETTINGS, ID_LABELS, QUICK_SETTINGS, by_loss,
+                                           converged_variant, epochs_text, run_draw_cell, total_latent)
 
 NAME = "thesis_timesteps"
 
@@ -86,11 +86,11 @@ def draw_against_timesteps(results, path):
     if not records:
         return False
     settings = results.profile.settings
-    ts = [r["settings"]["timesteps"] for r in records]
     total = records[0]["settings"]["timesteps"] * records[0]["settings"]["z_dim"]
 
     def series(key):
-        return {"": (ts, [r["metrics"][key] for r in records])}
+        return {loss: ([r["settings"]["timesteps"] for r in group], [r["metrics"][key] for r in group])
+                for loss, group in by_loss(records).items()}
 
     save_line_panels(path, "timesteps T", [
         ("test BCE per pixel", series("bce_per_pixel")),
@@ -129,3 +129,6 @@ EXPERIMENT = Experiment(
         "{learning_rate}); the thesis's scaling (loss_scaling=thesis) collapses the posterior on MNIST.",
     ),
 )
+
+# The same grids under the thesis's loss and the ELBO, each cell trained until its -ELBO settles.
+CONVERGED = converged_variant(EXPERIMENT)
