@@ -101,3 +101,24 @@ class FreezeParts(keras.callbacks.Callback):
             for part in parts:
                 part.trainable = False
             self.model.make_train_function(force=True)  # the traced step holds the old trainable list
+
+
+class TestSplitLoss(keras.callbacks.Callback):
+    """After every epoch: one of the model's losses on the test split, logged as ``test_<key>``.
+
+    For curves against epochs (the DRAW paper's test -ELBO); the model is
+    still selected on the validation split.  ``images`` are the evaluation
+    images (`data.for_evaluation`), ``labels`` their digits.
+    """
+
+    def __init__(self, images, labels, key, batch_size=500):
+        super().__init__()
+        self.images, self.labels, self.key, self.batch_size = images, labels, key, batch_size
+        self._test = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        from mnistgen_tf import data
+
+        if self._test is None:
+            self._test = data.pipeline("images", self.images, self.labels, self.batch_size)
+        logs[f"test_{self.key}"] = self.model.evaluate(self._test, verbose=0, return_dict=True)[self.key]

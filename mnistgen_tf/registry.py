@@ -137,6 +137,8 @@ class DrawOptions(TrainingOptions):
     units: int = option(256, "LSTM state size", minimum=1)
     shared_weights: bool = option(True, "one LSTM per step instead of one shared by all steps",
                                   off_flag="--per-step-weights")
+    shared_dense: bool = option(False, "share the Dense layers around the LSTMs across steps too, as the DRAW "
+                                       "paper (the thesis has one of each per step)")
     reconstruction: str = option("bce", "reconstruction loss", choices=("bce", "mse"))
     loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
                                        "+ KL summed over units / T (one reading of the thesis's code; collapses "
@@ -155,6 +157,9 @@ class DrawOptions(TrainingOptions):
     dynamic_binarization: bool = option(False, "binarized MNIST as in the DRAW paper: each pixel 1 with probability "
                                                "its intensity, drawn afresh for every training batch; validation "
                                                "and test images are one fixed draw")
+    test_every_epoch: bool = option(False, "evaluate the -ELBO in nats on the test split after every epoch "
+                                           "(history column test_neg_elbo, the DRAW paper's curve; the saved "
+                                           "epoch is still chosen on the validation split)")
     precision: str = option("float32", "mixed_bfloat16: compute in bfloat16 with float32 weights and loss",
                             choices=("float32", "mixed_bfloat16"))
     xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
@@ -177,10 +182,20 @@ def _draw_trainer(options, image_shape):
                        shared_weights=options.shared_weights, reconstruction=options.reconstruction,
                        conditional=options.conditional, loss_scaling=options.loss_scaling,
                        image_shape=image_shape, seed=options.seed, cell=options.cell, read_n=options.read_n,
-                       write_n=options.write_n, precision=options.precision)
+                       write_n=options.write_n, precision=options.precision, shared_dense=options.shared_dense)
     # XLA fuses DRAW's many small per-step ops.
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
     return model
+
+
+def _draw_callbacks(options, out_dir):
+    from mnistgen_tf import data
+    from mnistgen_tf.callbacks import TestSplitLoss
+
+    if not options.test_every_epoch:
+        return []
+    images, labels = data.load(options.dataset, "test")
+    return [TestSplitLoss(data.for_evaluation(images, dataclasses.asdict(options)), labels, "neg_elbo")]
 
 
 def _draw_generator(trainer, options):
@@ -457,7 +472,7 @@ FAMILIES = {family.name: family for family in (
         description="Train DRAW without attention, as in the thesis: an LSTM encoder and decoder writing on "
                     "a canvas over T steps.",
         options=DrawOptions, data="images", build=_draw_trainer, generator=_draw_generator,
-        converges_on="val_neg_elbo",
+        converges_on="val_neg_elbo", callbacks=_draw_callbacks,
     ),
     Family(
         name="label-decoder",

@@ -79,7 +79,11 @@ class EpochRecord(keras.callbacks.Callback):
         self.state = state
         self.stop_when = stop_when
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
     def on_epoch_end(self, epoch, logs=None):
+        seconds = time.perf_counter() - self.started
         logs = {key: float(value) for key, value in (logs or {}).items()}
         if not all(math.isfinite(value) for value in logs.values()):
             return  # a diverged epoch (TerminateOnNaN stops the run) is not recorded
@@ -89,8 +93,10 @@ class EpochRecord(keras.callbacks.Callback):
             save_model(self.model, os.path.join(self.out_dir, BEST))
             state.update(best=value, best_epoch=epoch + 1)
         save_model(self.model, os.path.join(self.out_dir, checkpoint_name(epoch + 1)))
+        # Wall time beside the history, not in it: a resumed run's history equals an uninterrupted one's.
         state.update(epochs_done=epoch + 1, checkpoint=checkpoint_name(epoch + 1),
-                     history=state["history"] + [{"epoch": epoch, **logs}])
+                     history=state["history"] + [{"epoch": epoch, **logs}],
+                     train_seconds=state.get("train_seconds", 0.0) + seconds)
         write_json(os.path.join(self.out_dir, STATE), state)  # the commit point of this epoch
         write_text(os.path.join(self.out_dir, HISTORY), history_csv(state["history"]))
         stale = os.path.join(self.out_dir, self.state["checkpoint"] or "")
@@ -371,5 +377,7 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
         "epochs_trained": state["epochs_done"],
         "converged": converged(state["history"], family.convergence_key(opts), opts.convergence_delta),
         "epochs_before_last_session": epochs_before,
-        "wall_time_s_last_session": round(time.time() - started, 1), **made_by})
+        "wall_time_s_last_session": round(time.time() - started, 1),
+        # Epochs' wall times summed over sessions (from the epochs recorded since the kit kept them).
+        "train_seconds_all_sessions": round(state.get("train_seconds", 0.0), 1), **made_by})
     return model, generator, config

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import mnistgen_tf  # noqa: F401
-from mnistgen_tf.layers.attention import AttentiveRead, AttentiveWrite, filterbanks, read_glimpse
+from mnistgen_tf.layers.attention import AttentiveRead, AttentiveWrite, filterbanks, read_glimpse, window_box
 
 
 def _window(m=1, gx=0.0, gy=0.0, log_var=0.0, log_delta=0.0, log_gamma=0.0):
@@ -82,3 +82,12 @@ def test_colour_images_keep_their_channels():
 def test_one_filter_per_side_is_refused():
     with pytest.raises(ValueError, match="N >= 2"):
         filterbanks(_window(), (28, 28, 1), 1)
+
+
+def test_window_box_of_a_centred_unit_spaced_grid_is_the_whole_image():
+    window = [0.0, 0.0, 0.0, 0.0, 0.0]  # centred, δ = (A - 1)/(N - 1) = 1 for N = A
+    left, top, side = window_box(window, (28, 28, 1), 28)
+    assert (left, top, side) == pytest.approx((-0.5, -0.5, 28.0))  # pixel edges of a 28-pixel imshow
+    left, top, side = window_box([0.5, -0.5, 0.0, np.log(0.1), 0.0], (28, 28, 1), 2)
+    assert side == pytest.approx(2 * 27 * 0.1)
+    assert (left + side / 2, top + side / 2) == pytest.approx((29 / 2 * 1.5 - 1, 29 / 2 * 0.5 - 1))

@@ -154,11 +154,12 @@ def test_short_training_lowers_the_loss():
     assert after < before
 
 
-@pytest.mark.parametrize("cell, attention, precision", [("keras", 0, "float32"), ("thesis", 0, "float32"),
-                                                        ("keras", 3, "float32"), ("keras", 0, "mixed_bfloat16")])
-def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision):
+@pytest.mark.parametrize("cell, attention, precision, shared_dense", [
+    ("keras", 0, "float32", False), ("thesis", 0, "float32", False), ("keras", 3, "float32", False),
+    ("keras", 0, "mixed_bfloat16", False), ("keras", 3, "float32", True)])
+def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision, shared_dense):
     model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention,
-                       precision=precision)
+                       precision=precision, shared_dense=shared_dense)
     model.compile(optimizer="adam")
     generator = build_generator(model)
     batch = _with_noise(_batch(), model)
@@ -185,6 +186,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision
         compute = "bfloat16" if "{precision}" == "mixed_bfloat16" else "float32"
         assert trainer.get_layer("z_mean_0").compute_dtype == compute
         assert generator.get_layer("writer").cells[0].compute_dtype == compute and images.dtype == "float32"
+        assert trainer.shared_dense == generator.get_layer("writer").shared_dense == {shared_dense}
         print("ok")
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
@@ -313,6 +315,37 @@ def test_attention_reads_glimpses_and_writes_patches(conditional):
     inputs = {"z": np.asarray(out["z"]), **({"label": batch["label"]} if conditional else {})}
     images = build_generator(model)(inputs)
     np.testing.assert_allclose(np.asarray(images).reshape(6, -1), out["canvases"][:, -1], atol=1e-5)
+
+
+@pytest.mark.parametrize("conditional", [False, True])
+def test_shared_dense_keeps_one_of_each_layer_as_the_draw_paper(conditional):
+    timesteps, z_dim, units, read_n, write_n = 4, 5, 16, 2, 3
+    options = dict(conditional=conditional, seed=0, read_n=read_n, write_n=write_n)
+    per_step, shared = build_draw(timesteps, z_dim, units, **options), build_draw(
+        timesteps, z_dim, units, shared_dense=True, **options)
+    names = {layer.name for layer in shared.layers}
+    assert {"z_mean_0", "z_log_var_0", "read_window_0"} <= names and not names & {"z_mean_1", "read_window_1"}
+    writer = shared.writer
+    assert len(writer.latent_dense) == len(writer.write_dense) == len(writer.write_window) == 1
+    # Each step's Dense layers, as many as the steps beyond the first, are what sharing saves.
+    dense = (2 * (units * z_dim + z_dim) + (units * 5 + 5)  # z_mean, z_log_var, read window
+             + (z_dim * z_dim + z_dim) + (units * write_n**2 + write_n**2) + (units * 5 + 5))  # latent, write, window
+    assert per_step.count_params() - shared.count_params() == (timesteps - 1) * dense
+    batch = _with_noise(_batch(), shared)
+    out = shared(batch)
+    inputs = {"z": np.asarray(out["z"]), **({"label": batch["label"]} if conditional else {})}
+    images = build_generator(shared)(inputs)
+    np.testing.assert_allclose(np.asarray(images).reshape(6, -1), out["canvases"][:, -1], atol=1e-5)
+
+
+def test_attention_windows_are_outputs_for_pictures():
+    model = build_draw(3, 4, 16, seed=0, read_n=2, write_n=5)
+    out = model(_with_noise(_batch(), model))
+    assert out["read_windows"].shape == out["write_windows"].shape == (6, 3, 5)
+    first = np.asarray(out["read_windows"])[:, 0]  # from the empty decoder state: the Dense's bias
+    np.testing.assert_allclose(first, np.broadcast_to(model.get_layer("read_window_0").bias, first.shape), atol=1e-6)
+    assert not np.allclose(out["write_windows"][:, 0], out["write_windows"][0, 0])  # set by each image's z
+    assert "read_windows" not in build_draw(2, 4, 8)(_batch())  # no attention, no windows
 
 
 def test_attention_needs_two_filters_a_side():

@@ -122,6 +122,17 @@ def test_a_converging_run_stops_early_and_resumes_to_the_same_stop(straight_and_
     assert {p.name: p.read_bytes() for p in (tmp_path / "a").iterdir() if p.is_file()} == before
 
 
+def test_test_every_epoch_logs_the_test_split_neg_elbo(tmp_path):
+    train("draw", str(tmp_path / "run"), epochs=2, test_every_epoch=True, dynamic_binarization=True, verbose=0,
+          **TINY)
+    rows = read_state(str(tmp_path / "run"))["history"]
+    assert [row["epoch"] for row in rows] == [0, 1]
+    for row in rows:  # the held-out and the test images are alike: their -ELBOs are close
+        assert row["test_neg_elbo"] == pytest.approx(row["val_neg_elbo"], rel=0.1)
+    assert rows[1]["test_neg_elbo"] < rows[0]["test_neg_elbo"]
+    assert "test_neg_elbo" in (tmp_path / "run" / "history.csv").read_text().splitlines()[0]
+
+
 def test_convergence_needs_a_validation_loss(tmp_path):
     with pytest.raises(MnistgenError, match="gan logs no validation loss"):
         train("gan", str(tmp_path / "g"), convergence_delta=0.5, verbose=0)

@@ -19,6 +19,7 @@ filter i on pixel i: read with σ² → 0 then returns the image itself.
 import math
 
 import keras
+import numpy as np
 from keras import layers, ops
 
 WINDOW_PARAMETERS = 5  # g̃x, g̃y, log σ², log δ̃, log γ
@@ -44,6 +45,19 @@ def filterbanks(window, image_shape, n):
         return ops.softmax(-ops.square(pixels[None, None, :] - means[:, :, None]) / two_var, axis=-1)
 
     return bank(gx, columns), bank(gy, rows), ops.exp(log_gamma)
+
+
+def window_box(window, image_shape, n):
+    """``(left, top, side)`` in 0-based pixel coordinates of the square an N×N window covers, for pictures.
+
+    ``window`` holds the five parameters of one window (NumPy); the square
+    is centred on (gx, gy) with side N·δ, one filter spacing per filter.
+    """
+    rows, columns = image_shape[0], image_shape[1]
+    gx_tilde, gy_tilde, _, log_delta, _ = np.asarray(window, np.float64)
+    gx, gy = (columns + 1) / 2 * (gx_tilde + 1), (rows + 1) / 2 * (gy_tilde + 1)
+    side = n * (max(rows, columns) - 1) / (n - 1) * np.exp(log_delta)
+    return gx - 1 - side / 2, gy - 1 - side / 2, side  # 1-based centres -> 0-based pixels
 
 
 def read_glimpse(images, fx, fy):

@@ -98,10 +98,12 @@ class DrawWriter(layers.Layer):
     images in [0, 1].  The trainer drives it one step at a time through `step`.
     ``write_n`` > 0 writes an N×N patch through an attention window
     (`AttentiveWrite`, window from ``write_window_{t}``) instead of the whole canvas.
+    ``shared_dense`` keeps one ``latent_dense_0``, ``write_0`` (and
+    ``write_window_0``) for all steps, as the DRAW paper, instead of one per step.
     """
 
     def __init__(self, timesteps, z_dim, units, image_shape=(28, 28, 1),
-                 shared_weights=True, conditional=False, cell="keras", write_n=0, **kwargs):
+                 shared_weights=True, conditional=False, cell="keras", write_n=0, shared_dense=False, **kwargs):
         super().__init__(**kwargs)
         self.timesteps = timesteps
         self.z_dim = z_dim
@@ -111,20 +113,21 @@ class DrawWriter(layers.Layer):
         self.conditional = conditional
         self.cell = cell
         self.write_n = write_n
+        self.shared_dense = shared_dense
         self.pixels = math.prod(self.image_shape)
-        steps = range(timesteps)
-        # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step;
-        # the Dense layers around it are always per step, as in the thesis.
+        # One LSTM for all steps (the thesis's `lstm_shared_weights`) or one per step; the Dense
+        # layers around it one per step, as in the thesis, or shared too, as in the DRAW paper.
         # Its layers compute in its own precision, so a reloaded generator keeps the trainer's.
         policy = self.dtype_policy
         self.cells = [make_cell(cell, units, f"decoder_lstm_{t}", dtype=policy)
-                      for t in (range(1) if shared_weights else steps)]
-        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in steps]
+                      for t in range(1 if shared_weights else timesteps)]
+        dense_steps = range(1 if shared_dense else timesteps)
+        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in dense_steps]
         patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
-        self.write_dense = [layers.Dense(patch, name=f"write_{t}", dtype=policy) for t in steps]
+        self.write_dense = [layers.Dense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
         if write_n:
             self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
-                                 for t in steps]
+                                 for t in dense_steps]
             self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write",
                                                   dtype="float32")  # windows in float32, as the read's
 
@@ -143,23 +146,25 @@ class DrawWriter(layers.Layer):
         return zeros, zeros, ops.zeros((batch_size, self.pixels), "float32")  # the canvas sums in float32
 
     def step(self, t, z_t, label_one_hot, state):
-        """One decoder step: returns the new (h, c, canvas)."""
+        """One decoder step: returns the new (h, c, canvas) and the write window (None without attention)."""
         h, c, canvas = state
-        inputs = self.latent_dense[t](z_t)
+        k = 0 if self.shared_dense else t
+        inputs = self.latent_dense[k](z_t)
         if self.conditional:
             inputs = ops.concatenate([inputs, label_one_hot], axis=-1)
         cell = self.cells[0 if self.shared_weights else t]
         h, (h, c) = cell(inputs, [h, c])
-        written = self.write_dense[t](h)
+        written, window = self.write_dense[k](h), None
         if self.write_n:
-            written = self.attentive_write([written, self.write_window[t](h)])
-        return h, c, canvas + ops.cast(written, canvas.dtype)
+            window = self.write_window[k](h)
+            written = self.attentive_write([written, window])
+        return (h, c, canvas + ops.cast(written, canvas.dtype)), window
 
     def call(self, z, labels=None):
         label_one_hot = one_hot(labels) if self.conditional else None
         state = self.initial_state(ops.shape(z)[0])
         for t in range(self.timesteps):
-            state = self.step(t, z[:, t], label_one_hot, state)
+            state, _ = self.step(t, z[:, t], label_one_hot, state)
         return ops.cast(ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape)), "float32")
 
     def compute_output_shape(self, z_shape, labels_shape=None):
@@ -169,7 +174,7 @@ class DrawWriter(layers.Layer):
         return {**super().get_config(), "timesteps": self.timesteps, "z_dim": self.z_dim,
                 "units": self.units, "image_shape": self.image_shape,
                 "shared_weights": self.shared_weights, "conditional": self.conditional, "cell": self.cell,
-                "write_n": self.write_n}
+                "write_n": self.write_n, "shared_dense": self.shared_dense}
 
 
 @keras.saving.register_keras_serializable(package="mnistgen")

@@ -48,7 +48,8 @@ class Draw(keras.Model):
     Calling the model returns a dict with the final canvas ``logits``
     (n, H*W*C), every step's ``canvases`` after the sigmoid (n, T, H*W*C),
     and the posterior ``mu``, ``log_var`` and sample ``z`` of every step
-    (n, T, z_dim).
+    (n, T, z_dim); with attention also every step's ``read_windows`` and
+    ``write_windows`` parameters (n, T, 5), for pictures of the glimpses.
 
     ``loss_scaling="thesis"`` trains on one reading of the thesis's loss:
     reconstruction averaged over pixels plus the KL summed over latent units,
@@ -78,12 +79,17 @@ class Draw(keras.Model):
     from the previous decoder state, and the decoder writes an N×N patch
     through a window set by ``write_window_{t}``.  0 (the default) reads and
     writes the whole image, as the thesis.
+
+    ``shared_dense`` uses one of each Dense layer around the LSTMs for all
+    steps (``z_mean_0``, ``write_0``, ``read_window_0``...), as the DRAW
+    paper, where the thesis has one per step; a shared layer's output is
+    every step's, so the step-t cut-out above needs per-step layers.
     """
 
     def __init__(self, timesteps=16, z_dim=16, units=256, shared_weights=True,
                  reconstruction="bce", conditional=False, loss_scaling="elbo",
                  image_shape=(28, 28, 1), seed=None, cell="keras", read_n=0, write_n=0, precision="float32",
-                 **kwargs):
+                 shared_dense=False, **kwargs):
         if reconstruction not in RECONSTRUCTIONS:
             raise ValueError(f"reconstruction must be one of {RECONSTRUCTIONS}, got {reconstruction!r}")
         if loss_scaling not in LOSS_SCALINGS:
@@ -95,7 +101,7 @@ class Draw(keras.Model):
         image_shape = tuple(image_shape)
         with _global_dtype_policy(precision):  # every layer of the graph computes in `precision`
             writer = DrawWriter(timesteps, z_dim, units, image_shape, shared_weights, conditional, cell, write_n,
-                                name="writer")
+                                shared_dense, name="writer")
             inputs, outputs = _unrolled_graph(writer, seed, read_n)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
         self.timesteps = timesteps
@@ -111,6 +117,7 @@ class Draw(keras.Model):
         self.read_n = read_n
         self.write_n = write_n
         self.precision = precision
+        self.shared_dense = shared_dense
         self.writer = writer
         # neg_elbo: the -ELBO in nats under the Bernoulli decoder, whatever the training loss (its
         # scaled terms are not comparable across loss_scaling); the convergence test reads it.
@@ -186,7 +193,8 @@ class Draw(keras.Model):
                 "reconstruction": self.reconstruction, "conditional": self.conditional,
                 "loss_scaling": self.loss_scaling, "image_shape": self.image_shape,
                 "seed": self.seed, "cell": self.cell,
-                "read_n": self.read_n, "write_n": self.write_n, "precision": self.precision}
+                "read_n": self.read_n, "write_n": self.write_n, "precision": self.precision,
+                "shared_dense": self.shared_dense}
 
     @classmethod
     def from_config(cls, config):
@@ -255,19 +263,25 @@ def _unrolled_graph(writer, seed, read_n=0):
                        for k in encoder_steps]
         encoders = [EncoderLSTM(units, encoder_input, writer.cell, name=f"encoder_lstm_{k}") for k in encoder_steps]
     sample_z = GaussianSample(seed, name="sample_z")
+    dense_steps = range(1 if writer.shared_dense else timesteps)
+    z_means = [layers.Dense(z_dim, name=f"z_mean_{k}") for k in dense_steps]
+    z_log_vars = [layers.Dense(z_dim, name=f"z_log_var_{k}") for k in dense_steps]
+    read_windows = [layers.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}") for k in dense_steps] if read_n else []
 
     x = layers.Flatten(name="flatten")(image)
     label_one_hot = one_hot(label) if writer.conditional else None
     h_dec = c_dec = Zeros(units, name="zero_state")(x)
     canvas = Zeros(pixels, name="empty_canvas", dtype="float32")(x)  # the sum of T writes, kept in float32
     h_enc, c_enc = h_dec, c_dec
-    mus, log_vars, zs, canvases = [], [], [], []
+    mus, log_vars, zs, canvases, windows = [], [], [], [], {"read_windows": [], "write_windows": []}
     for t in range(timesteps):
         k = 0 if writer.shared_weights else t
+        d = 0 if writer.shared_dense else t
         x_hat = x - ops.sigmoid(canvas)
         context = [h_dec] + ([label_one_hot] if writer.conditional else [])
         if read_n:
-            window = layers.Dense(WINDOW_PARAMETERS, name=f"read_window_{t}")(h_dec)
+            window = read_windows[d](h_dec)
+            windows["read_windows"].append(window)
             inputs = ops.concatenate([read([x, x_hat, window]), *context], axis=-1)
             h_enc, (_, c_enc) = encoders[k](inputs, [h_enc, c_enc])
         else:
@@ -275,15 +289,18 @@ def _unrolled_graph(writer, seed, read_n=0):
                 x_share = image_gates[k](x)
             rest = ops.concatenate([x_hat, *context], axis=-1)
             h_enc, c_enc = encoders[k]([x_share, rest], states=[h_enc, c_enc])
-        mu = layers.Dense(z_dim, name=f"z_mean_{t}")(h_enc)
-        log_var = layers.Dense(z_dim, name=f"z_log_var_{t}")(h_enc)
+        mu = z_means[d](h_enc)
+        log_var = z_log_vars[d](h_enc)
         z = sample_z([mu, log_var, noise], step=t)
-        h_dec, c_dec, canvas = writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
+        (h_dec, c_dec, canvas), window = writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
+        if window is not None:
+            windows["write_windows"].append(window)
         mus.append(mu)
         log_vars.append(log_var)
         zs.append(z)
         canvases.append(ops.sigmoid(canvas))
+    per_step = {"mu": mus, "log_var": log_vars, "z": zs, **{k: v for k, v in windows.items() if v}}
     outputs = {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
                **{name: ops.cast(ops.stack(values, axis=1), "float32")  # float32 out whatever the precision
-                  for name, values in (("mu", mus), ("log_var", log_vars), ("z", zs))}}
+                  for name, values in per_step.items()}}
     return {"image": image, "label": label, "noise": noise}, outputs

@@ -1,0 +1,48 @@
+"""The DRAW paper's MNIST experiment, end to end on its quick profile: likelihoods, curve, glimpses."""
+
+import json
+
+import matplotlib.image
+import pytest
+
+
+@pytest.fixture(scope="module")
+def paper_results(tmp_path_factory, mnist_available):
+    from mnistgen_tf.cli import main
+
+    root = tmp_path_factory.mktemp("paper")
+    assert main(["sweep", "draw_paper_mnist", "--quick", "--results", str(root)]) == 0
+    assert main(["figures", "--quick", "--results", str(root)]) == 0
+    return root / "quick"
+
+
+def test_both_cells_measure_the_bounds_in_order(paper_results):
+    cells = paper_results / "draw_paper_mnist" / "cells"
+    records = {p.parent.name: json.loads(p.read_text()) for p in cells.glob("*/cell.json")}
+    assert sorted(records) == ["read0_write0", "read2_write5"]
+    for name, record in records.items():
+        metrics = record["metrics"]
+        # k = 1 is a one-sample -ELBO of 20 of the images the test -ELBO averages over.
+        assert metrics["nll_k1"] == pytest.approx(metrics["test_neg_elbo"], rel=0.15)
+        assert 0 < metrics["nll_k10"] < 784 * 0.7 and metrics["nll_images"] == 20  # below a coin flip per pixel
+        assert record["epochs"] == 2 and record["train_hours"] > 0
+        assert record["settings"]["dynamic_binarization"] and record["settings"]["shared_dense"]
+    assert records["read0_write0"]["paper_nll"] == 87.40 and records["read2_write5"]["paper_nll"] == 80.97
+    table = (paper_results / "draw_paper_mnist" / "table.md").read_text()
+    assert "| read2_write5 | 2 | 5 |" in table and "80.97" in table
+
+
+def test_figures_show_the_curve_the_glimpses_and_samples_over_time(paper_results):
+    import numpy as np
+
+    figures = paper_results / "figures"
+    for name in ("draw_paper_test_elbo.png", "draw_paper_glimpses.png", "draw_paper_samples_over_time.png"):
+        assert (figures / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", name
+    arrays = np.load(paper_results / "draw_paper_mnist" / "cells" / "read2_write5" / "figure_data.npz")
+    assert list(arrays["shown_steps"]) == [0, 1, 2, 3]  # T = 4: every step shown
+    assert arrays["read_windows"].shape == arrays["write_windows"].shape == (4, 4, 5)
+    assert len(arrays["test_neg_elbo_by_epoch"]) == 2
+    # Samples over time: 8 rows of the 4 steps' canvases, 28 pixels with 2-pixel gaps.
+    assert matplotlib.image.imread(figures / "draw_paper_samples_over_time.png").shape[:2] == (8 * 30 + 2, 4 * 30 + 2)
+    plain = np.load(paper_results / "draw_paper_mnist" / "cells" / "read0_write0" / "figure_data.npz")
+    assert "read_windows" not in plain.files
