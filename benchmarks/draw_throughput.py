@@ -1,10 +1,16 @@
-"""DRAW training throughput against the machine's own matmul rate.
+"""DRAW training throughput against the machine's matmul rate, square and at DRAW's own shapes.
 
 Trains the thesis configuration (T=16, z=16, LSTM 256, batch 100, shared
-weights) for a fixed number of steps on MNIST and prints images/s and the
-achieved FLOP rate divided by the float32 matmul rate (2048x2048, TF)
-measured in the same run.  FLOPs are counted analytically: every Dense and
-LSTM kernel's forward multiply-adds x 2, times 3 for forward + backward.
+weights; ``--read-n/--write-n`` add the DRAW paper's attention) for a fixed
+number of steps on MNIST and prints images/s and the achieved FLOP rate,
+divided by two references measured in the same run: the float32 matmul rate
+of 2048x2048 squares, and the rate of DRAW's own matmuls -- every kernel's
+forward (batch x in) @ (in x out) and its two backward products, as many
+times as one training step runs them -- executed alone (`own_shapes`).
+FLOPs are counted analytically as the Functional DRAW computes: the
+encoder's share of the gates from the image once per image, each other
+kernel once per step, the attention filterbanks' products too; x 2 per
+multiply-add, x 3 for forward + backward.
 
 With ``--against REV`` it compares this checkout's DRAW with the one at git
 revision REV instead, and with ``--compare-precisions`` float32 with
@@ -38,14 +44,39 @@ from mnistgen_tf import data
 from mnistgen_tf.models.draw import NUM_CLASSES, build_draw
 
 
-def forward_macs_per_image(timesteps, z_dim, units, pixels=784, conditional=False):
-    """Multiply-adds of every kernel in one forward pass of one image."""
+def kernel_shapes(timesteps, z_dim, units, pixels=784, conditional=False, read_n=0, write_n=0):
+    """``{(in, out): uses per image}`` of every Dense and LSTM kernel in one forward pass (shared weights)."""
     c = NUM_CLASSES * conditional
-    encoder = (2 * pixels + units + c) * 4 * units + units * 4 * units
-    posterior = 2 * units * z_dim
-    decoder = z_dim * z_dim + (z_dim + c) * 4 * units + units * 4 * units
-    write = units * pixels
-    return timesteps * (encoder + posterior + decoder + write)
+    uses = {}
+
+    def add(shape, times):
+        uses[shape] = uses.get(shape, 0) + times
+
+    if read_n:
+        add((units, 5), timesteps)  # the read window
+        add((2 * read_n * read_n + units + c, 4 * units), timesteps)
+    else:
+        add((pixels, 4 * units), 1)  # the image's share of the encoder's gates, once per image
+        add((pixels + units + c, 4 * units), timesteps)  # [x_hat, h_dec, label]
+    add((units, 4 * units), timesteps)  # the encoder's recurrent kernel
+    add((units, z_dim), 2 * timesteps)  # posterior mean and log-variance
+    add((z_dim, z_dim), timesteps)  # the Dense on z
+    add((z_dim + c, 4 * units), timesteps)  # the decoder's input kernel
+    add((units, 4 * units), timesteps)  # the decoder's recurrent kernel
+    if write_n:
+        add((units, 5), timesteps)  # the write window
+    add((units, write_n * write_n if write_n else pixels), timesteps)
+    return uses
+
+
+def forward_macs_per_image(timesteps, z_dim, units, pixels=784, conditional=False, read_n=0, write_n=0):
+    """Multiply-adds of one forward pass of one image: the kernels, and the attention's filterbank products."""
+    kernels = sum(a * b * n for (a, b), n in kernel_shapes(timesteps, z_dim, units, pixels, conditional,
+                                                           read_n, write_n).items())
+    side = int(round(pixels ** 0.5))  # square images: B = A
+    read = 2 * (read_n * side * side + read_n * side * read_n) if read_n else 0  # Fy x Fx^T, for x and x_hat
+    write = side * write_n * write_n + side * write_n * side if write_n else 0  # Fy^T w Fx
+    return kernels + timesteps * (read + write)
 
 
 def matmul_flops_per_s(n=2048, repeats=10):
@@ -59,6 +90,32 @@ def matmul_flops_per_s(n=2048, repeats=10):
         matmul().numpy()
         best = min(best, time.perf_counter() - start)
     return 2 * n**3 / best
+
+
+def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
+    """FLOP/s of one training step's kernel matmuls run alone: for each kernel and use, the forward
+    (batch x in) @ (in x out) and the backward (batch x out) @ (out x in), (in x batch) @ (batch x out)."""
+    dtype = tf.bfloat16 if dtype == "mixed_bfloat16" else tf.float32
+    operands = [(tf.cast(tf.random.normal((batch_size, a)), dtype), tf.cast(tf.random.normal((a, b)), dtype),
+                 tf.cast(tf.random.normal((batch_size, b)), dtype), n) for (a, b), n in uses.items()]
+
+    @tf.function
+    def step():
+        total = tf.constant(0.0, dtype)
+        for x, w, dy, n in operands:
+            def body(i, acc, x=x, w=w, dy=dy):  # a loop: identical products are not merged as one
+                y = tf.matmul(x, w) + tf.matmul(dy, w, transpose_b=True)[0, 0] + tf.matmul(x, dy, transpose_a=True)[0, 0]
+                return i + 1, acc + y[0, 0]
+            total = tf.while_loop(lambda i, acc: i < n, body, (0, total))[1]
+        return total
+
+    step()  # trace and warm up
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step().numpy()
+        best = min(best, time.perf_counter() - start)
+    return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items()) / best
 
 
 def training_images_per_s(args):
@@ -143,22 +200,26 @@ def main():
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
     if args.against or args.compare_precisions:
         return compare(args)
-    if args.read_n or args.write_n:
-        parser.error("the FLOP count covers DRAW without attention: use --against or --compare-precisions")
-
+    shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
+                 read_n=args.read_n, write_n=args.write_n)
     peak_before = matmul_flops_per_s()
     images_per_s = training_images_per_s(args)
     peak = max(peak_before, matmul_flops_per_s())  # the machine's best, measured around the run
-    flops_per_image = 3 * 2 * forward_macs_per_image(args.timesteps, args.z_dim, args.units,
-                                                      conditional=args.conditional)
+    own = own_shapes_flops_per_s(kernel_shapes(**shape), args.batch_size, args.precision)
+    flops_per_image = 3 * 2 * forward_macs_per_image(**shape)
     achieved = images_per_s * flops_per_image
-    print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size} "
-          f"shared weights, {args.precision}, jit={args.jit}, {tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
+    attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
+    print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}{attention}, "
+          f"shared weights, {args.precision}, jit={args.jit}, "
+          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
     print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
     print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")
     print(f"achieved:      {achieved / 1e9:10.1f} GFLOP/s")
     print(f"matmul peak:   {peak / 1e9:10.1f} GFLOP/s (float32 2048x2048, TF)")
-    print(f"ratio:         {achieved / peak:10.2f}")
+    print(f"own shapes:    {own / 1e9:10.1f} GFLOP/s (one step's kernel matmuls alone, batch {args.batch_size}, "
+          f"{args.precision})")
+    print(f"ratio to peak:       {achieved / peak:6.2f}")
+    print(f"ratio to own shapes: {achieved / own:6.2f}")
 
 
 if __name__ == "__main__":
