@@ -1,4 +1,4 @@
-"""The DRAW paper's MNIST experiment, end to end on its quick profile: likelihoods, curve, glimpses."""
+"""The DRAW paper issue, end to end on quick profiles: likelihoods, curve, glimpses; bfloat16 against float32."""
 
 import json
 
@@ -46,3 +46,17 @@ def test_figures_show_the_curve_the_glimpses_and_samples_over_time(paper_results
     assert matplotlib.image.imread(figures / "draw_paper_samples_over_time.png").shape[:2] == (8 * 30 + 2, 4 * 30 + 2)
     plain = np.load(paper_results / "draw_paper_mnist" / "cells" / "read0_write0" / "figure_data.npz")
     assert "read_windows" not in plain.files
+
+
+def test_precision_sweep_compares_bfloat16_with_float32(tmp_path, mnist_available):
+    from mnistgen_tf.cli import main
+
+    assert main(["sweep", "draw_precision", "--quick", "--results", str(tmp_path)]) == 0
+    folder = tmp_path / "quick" / "draw_precision"
+    records = {p.parent.name: json.loads(p.read_text()) for p in (folder / "cells").glob("*/cell.json")}
+    assert sorted(records) == ["float32_seed0", "mixed_bfloat16_seed0"]
+    elbo = {name: r["metrics"]["neg_elbo_nats"] for name, r in records.items()}
+    assert elbo["float32_seed0"] != elbo["mixed_bfloat16_seed0"]  # trained apart, not copied
+    summary = (folder / "summary.md").read_text()
+    change = elbo["mixed_bfloat16_seed0"] - elbo["float32_seed0"]
+    assert f"| mixed_bfloat16 | 1 | {elbo['mixed_bfloat16_seed0']:.2f} |  | {change:+.2f} |" in summary
