@@ -143,8 +143,8 @@ class DrawOptions(TrainingOptions):
     loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
                                        "+ KL summed over units / T (one reading of the thesis's code; collapses "
                                        "the posterior on MNIST); thesis_kl_mean: + KL averaged over units and "
-                                       "steps (the other reading, the Keras VAE tutorial's kl_loss, and the one consistent with the "
-                                       "thesis's figures: results/thesis_fidelity)",
+                                       "steps (the other reading, the Keras VAE tutorial's kl_loss, and the one "
+                                       "consistent with the thesis's figures: results/thesis_fidelity)",
                                choices=("elbo", "thesis", "thesis_kl_mean"))
     cell: str = option("keras", "LSTM of encoder and decoder: keras (LSTMCell) or thesis (the thesis's own: gates "
                                 "read [x, c], h = tanh(Dense(c)) * o)", choices=("keras", "thesis"))
@@ -469,8 +469,8 @@ FAMILIES = {family.name: family for family in (
     Family(
         name="draw",
         summary="DRAW (recurrent VAE) or conditional DRAW",
-        description="Train DRAW without attention, as in the thesis: an LSTM encoder and decoder writing on "
-                    "a canvas over T steps.",
+        description="Train DRAW as in the thesis, an LSTM encoder and decoder writing on a canvas over T "
+                    "steps, or with the DRAW paper's attention (--read-n, --write-n, --shared-dense).",
         options=DrawOptions, data="images", build=_draw_trainer, generator=_draw_generator,
         converges_on="val_neg_elbo", callbacks=_draw_callbacks,
     ),
