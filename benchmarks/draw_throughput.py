@@ -104,8 +104,9 @@ def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
         total = tf.constant(0.0, dtype)
         for x, w, dy, n in operands:
             def body(i, acc, x=x, w=w, dy=dy):  # a loop: identical products are not merged as one
-                y = tf.matmul(x, w) + tf.matmul(dy, w, transpose_b=True)[0, 0] + tf.matmul(x, dy, transpose_a=True)[0, 0]
-                return i + 1, acc + y[0, 0]
+                forward = tf.matmul(x, w)
+                backward = tf.matmul(dy, w, transpose_b=True)[0, 0] + tf.matmul(x, dy, transpose_a=True)[0, 0]
+                return i + 1, acc + forward[0, 0] + backward
             total = tf.while_loop(lambda i, acc: i < n, body, (0, total))[1]
         return total
 

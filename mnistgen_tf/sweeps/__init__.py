@@ -5,10 +5,10 @@ profiles, table columns, figures); the scripts in ``experiments/`` run them.
 """
 
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.sweeps import (draw_paper_mnist, draw_precision, seed002_adder, seed002_autoencoders, seed003_gan, seed003_vae, seed004_augmentation,
-                                 seed004_beta, seed004_ddpm, seed004_inpainting, seed004_structure, seed004_transfer,
-                                 seed004_zoo, thesis_cifar10, thesis_conditional, thesis_fidelity,
-                                 thesis_timesteps)
+from mnistgen_tf.sweeps import (draw_paper_mnist, draw_precision, seed002_adder, seed002_autoencoders, seed003_gan,
+                                 seed003_vae, seed004_augmentation, seed004_beta, seed004_ddpm, seed004_inpainting,
+                                 seed004_structure, seed004_transfer, seed004_zoo, thesis_cifar10,
+                                 thesis_conditional, thesis_fidelity, thesis_timesteps)
 
 EXPERIMENTS = {module.EXPERIMENT.name: module.EXPERIMENT for module in (
     thesis_timesteps, thesis_conditional, seed002_autoencoders, seed002_adder, seed003_gan, seed003_vae,
