@@ -108,10 +108,13 @@ class TestSplitLoss(keras.callbacks.Callback):
 
     For curves against epochs (the DRAW paper's test -ELBO); the model is
     still selected on the validation split.  ``images`` are the evaluation
-    images (`data.for_evaluation`), ``labels`` their digits.
+    images (`data.for_evaluation`), ``labels`` their digits; ``batch_size``
+    best the training's, so the compiled test step is reused.  The model's
+    random streams are put back after the evaluation, so training goes on
+    with the noise it would have drawn without it.
     """
 
-    def __init__(self, images, labels, key, batch_size=500):
+    def __init__(self, images, labels, key, batch_size):
         super().__init__()
         self.images, self.labels, self.key, self.batch_size = images, labels, key, batch_size
         self._test = None
@@ -121,4 +124,8 @@ class TestSplitLoss(keras.callbacks.Callback):
 
         if self._test is None:
             self._test = data.pipeline("images", self.images, self.labels, self.batch_size)
+        streams = [v for v in self.model.non_trainable_variables if v.path.endswith("seed_generator_state")]
+        kept = [v.numpy() for v in streams]
         logs[f"test_{self.key}"] = self.model.evaluate(self._test, verbose=0, return_dict=True)[self.key]
+        for variable, value in zip(streams, kept):
+            variable.assign(value)

@@ -137,8 +137,8 @@ class DrawOptions(TrainingOptions):
     units: int = option(256, "LSTM state size", minimum=1)
     shared_weights: bool = option(True, "one LSTM per step instead of one shared by all steps",
                                   off_flag="--per-step-weights")
-    shared_dense: bool = option(False, "share the Dense layers around the LSTMs across steps too, as the DRAW "
-                                       "paper (the thesis has one of each per step)")
+    shared_dense: bool = option(False, "one of each Dense layer around the LSTMs for all steps, as the DRAW "
+                                       "paper (the thesis has one per step)")
     reconstruction: str = option("bce", "reconstruction loss", choices=("bce", "mse"))
     loss_scaling: str = option("elbo", "elbo: the negative ELBO in nats; thesis: mean-over-pixels reconstruction "
                                        "+ KL summed over units / T (one reading of the thesis's code; collapses "
@@ -195,7 +195,8 @@ def _draw_callbacks(options, out_dir):
     if not options.test_every_epoch:
         return []
     images, labels = data.load(options.dataset, "test")
-    return [TestSplitLoss(data.for_evaluation(images, dataclasses.asdict(options)), labels, "neg_elbo")]
+    return [TestSplitLoss(data.for_evaluation(images, dataclasses.asdict(options)), labels, "neg_elbo",
+                          options.batch_size)]
 
 
 def _draw_generator(trainer, options):

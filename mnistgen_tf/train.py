@@ -5,7 +5,7 @@ A run lives in one folder::
     config.json      the family and its options (written once the inputs are checked)
     history.csv      one row per finished epoch
     last-<E>.keras   the trainer after epoch E, optimizer included (resume)
-    state.json       epochs done, best monitored value, history rows: the epoch's record
+    state.json       epochs done, best monitored value, history rows, epochs' wall time: the epoch's record
     best.keras       the trainer at the best monitored value (families with a monitor)
     generator.keras  the generator made from the selected epoch at the end
     encoder.keras    (and other companions of the family) saved beside it, e.g. the VAE's encoder
@@ -21,6 +21,10 @@ them when training ends, the second saves in place, so a kill during the save
 loses the only copy.  `history.csv` is rewritten from the state rather than
 appended by `CSVLogger`, for the same reason.
 
+A run stops at ``epochs``, or earlier with ``convergence_delta`` once the
+family's watched validation loss has settled (`converged`, read from the
+recorded history, so resuming does not change where it stops).
+
 The data order of epoch e depends only on the seed and e
 (`data.training_pipeline`), and the model's noise generator state is in the
 checkpoint, so a resumed run ends with the weights and history of an
@@ -30,6 +34,7 @@ uninterrupted one.
 import contextlib
 import csv
 import dataclasses
+import functools
 import io
 import math
 import os
@@ -56,14 +61,16 @@ def checkpoint_name(epochs_done):
 
 
 def converged(history, key, delta):
-    """Whether `key` of the history rows changed by less than `delta` over the last `CONVERGENCE_EPOCHS`.
+    """Whether `key` of the history rows stayed within `delta` over the last `CONVERGENCE_EPOCHS` epochs.
 
-    A function of the recorded history alone, so a resumed run stops where
-    an uninterrupted one would have.
+    The spread (largest minus smallest) of its last ``CONVERGENCE_EPOCHS + 1``
+    values, so a spike between them counts.  A function of the recorded
+    history alone, so a resumed run stops where an uninterrupted one would.
     """
     if delta <= 0 or len(history) <= CONVERGENCE_EPOCHS:
         return False
-    return abs(history[-1][key] - history[-1 - CONVERGENCE_EPOCHS][key]) < delta
+    values = [row[key] for row in history[-(CONVERGENCE_EPOCHS + 1):]]
+    return max(values) - min(values) < delta
 
 
 class EpochRecord(keras.callbacks.Callback):
@@ -152,8 +159,10 @@ def history_csv(rows):
     """Rows of per-epoch logs as CSV (the columns `CSVLogger` would write)."""
     buffer = io.StringIO()
     if rows:
-        writer = csv.DictWriter(buffer, fieldnames=["epoch"] + sorted(k for k in rows[0] if k != "epoch"),
-                                lineterminator="\n")
+        # Every row's columns: a run resumed after the kit logs more (DRAW's neg_elbo) leaves its first
+        # rows' new columns empty.
+        columns = sorted({key for row in rows for key in row} - {"epoch"})
+        writer = csv.DictWriter(buffer, fieldnames=["epoch"] + columns, restval="", lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
     return buffer.getvalue()
@@ -347,8 +356,8 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
                                           opts.epochs, state["epochs_done"], binarize, balanced, train_seed,
                                           dynamic_binarization)
         own = family.callbacks(opts, out_dir) if family.callbacks else []
-        key, delta = family.convergence_key(opts), opts.convergence_delta
-        record = EpochRecord(out_dir, monitor, state, stop_when=lambda history: converged(history, key, delta))
+        stop_when = functools.partial(converged, key=family.convergence_key(opts), delta=opts.convergence_delta)
+        record = EpochRecord(out_dir, monitor, state, stop_when)
         callbacks = [keras.callbacks.TerminateOnNaN(), *own, record]
         if tensorboard:
             callbacks.append(keras.callbacks.TensorBoard(os.path.join(out_dir, "tensorboard")))

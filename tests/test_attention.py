@@ -84,10 +84,14 @@ def test_one_filter_per_side_is_refused():
         filterbanks(_window(), (28, 28, 1), 1)
 
 
-def test_window_box_of_a_centred_unit_spaced_grid_is_the_whole_image():
+def test_window_box_spans_the_filter_centres_half_a_spacing_beyond():
     window = [0.0, 0.0, 0.0, 0.0, 0.0]  # centred, δ = (A - 1)/(N - 1) = 1 for N = A
-    left, top, side = window_box(window, (28, 28, 1), 28)
-    assert (left, top, side) == pytest.approx((-0.5, -0.5, 28.0))  # pixel edges of a 28-pixel imshow
-    left, top, side = window_box([0.5, -0.5, 0.0, np.log(0.1), 0.0], (28, 28, 1), 2)
-    assert side == pytest.approx(2 * 27 * 0.1)
-    assert (left + side / 2, top + side / 2) == pytest.approx((29 / 2 * 1.5 - 1, 29 / 2 * 0.5 - 1))
+    assert window_box(window, (28, 28, 1), 28) == pytest.approx((-0.5, -0.5, 28.0))  # a 28-pixel imshow's edges
+    n, window = 3, _window(gx=0.3, gy=-0.4, log_var=0.0, log_delta=np.log(0.2))  # σ² = 1: smooth, no snapping
+    left, top, side = window_box(window[0], (28, 28, 1), n)
+    fx, fy, _ = (np.asarray(f) for f in filterbanks(window, (28, 28, 1), n))
+    pixels = np.arange(28)  # 0-based, as the picture's
+    centres_x, centres_y = fx[0] @ pixels, fy[0] @ pixels  # each filter's mean, from the filterbank itself
+    spacing = side / n
+    np.testing.assert_allclose(centres_x[[0, -1]], [left + spacing / 2, left + side - spacing / 2], atol=1e-3)
+    np.testing.assert_allclose(centres_y[[0, -1]], [top + spacing / 2, top + side - spacing / 2], atol=1e-3)

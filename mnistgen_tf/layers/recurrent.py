@@ -160,12 +160,17 @@ class DrawWriter(layers.Layer):
             written = self.attentive_write([written, window])
         return (h, c, canvas + ops.cast(written, canvas.dtype)), window
 
-    def call(self, z, labels=None):
+    def canvases(self, z, labels=None):
+        """The canvas logits after each of the T steps, from an empty canvas (a generator of T tensors)."""
         label_one_hot = one_hot(labels) if self.conditional else None
         state = self.initial_state(ops.shape(z)[0])
         for t in range(self.timesteps):
             state, _ = self.step(t, z[:, t], label_one_hot, state)
-        return ops.cast(ops.reshape(ops.sigmoid(state[2]), (-1, *self.image_shape)), "float32")
+            yield state[2]
+
+    def call(self, z, labels=None):
+        *_, canvas = self.canvases(z, labels)
+        return ops.cast(ops.reshape(ops.sigmoid(canvas), (-1, *self.image_shape)), "float32")
 
     def compute_output_shape(self, z_shape, labels_shape=None):
         return (z_shape[0], *self.image_shape)

@@ -48,8 +48,8 @@ class Draw(keras.Model):
     Calling the model returns a dict with the final canvas ``logits``
     (n, H*W*C), every step's ``canvases`` after the sigmoid (n, T, H*W*C),
     and the posterior ``mu``, ``log_var`` and sample ``z`` of every step
-    (n, T, z_dim); with attention also every step's ``read_windows`` and
-    ``write_windows`` parameters (n, T, 5), for pictures of the glimpses.
+    (n, T, z_dim); with ``read_n`` > 0 also every step's ``read_windows``,
+    with ``write_n`` > 0 its ``write_windows`` (n, T, 5), for pictures.
 
     ``loss_scaling="thesis"`` trains on one reading of the thesis's loss:
     reconstruction averaged over pixels plus the KL summed over latent units,
@@ -266,23 +266,23 @@ def _unrolled_graph(writer, seed, read_n=0):
     dense_steps = range(1 if writer.shared_dense else timesteps)
     z_means = [layers.Dense(z_dim, name=f"z_mean_{k}") for k in dense_steps]
     z_log_vars = [layers.Dense(z_dim, name=f"z_log_var_{k}") for k in dense_steps]
-    read_windows = [layers.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}") for k in dense_steps] if read_n else []
+    read_window_dense = [layers.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}")
+                         for k in (dense_steps if read_n else ())]
 
     x = layers.Flatten(name="flatten")(image)
     label_one_hot = one_hot(label) if writer.conditional else None
     h_dec = c_dec = Zeros(units, name="zero_state")(x)
     canvas = Zeros(pixels, name="empty_canvas", dtype="float32")(x)  # the sum of T writes, kept in float32
     h_enc, c_enc = h_dec, c_dec
-    mus, log_vars, zs, canvases, windows = [], [], [], [], {"read_windows": [], "write_windows": []}
+    mus, log_vars, zs, canvases, read_at, write_at = [], [], [], [], [], []
     for t in range(timesteps):
         k = 0 if writer.shared_weights else t
         d = 0 if writer.shared_dense else t
         x_hat = x - ops.sigmoid(canvas)
         context = [h_dec] + ([label_one_hot] if writer.conditional else [])
         if read_n:
-            window = read_windows[d](h_dec)
-            windows["read_windows"].append(window)
-            inputs = ops.concatenate([read([x, x_hat, window]), *context], axis=-1)
+            read_at.append(read_window_dense[d](h_dec))
+            inputs = ops.concatenate([read([x, x_hat, read_at[-1]]), *context], axis=-1)
             h_enc, (_, c_enc) = encoders[k](inputs, [h_enc, c_enc])
         else:
             if t == 0 or not writer.shared_weights:
@@ -292,14 +292,15 @@ def _unrolled_graph(writer, seed, read_n=0):
         mu = z_means[d](h_enc)
         log_var = z_log_vars[d](h_enc)
         z = sample_z([mu, log_var, noise], step=t)
-        (h_dec, c_dec, canvas), window = writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
-        if window is not None:
-            windows["write_windows"].append(window)
+        (h_dec, c_dec, canvas), write_window = writer.step(t, z, label_one_hot, (h_dec, c_dec, canvas))
+        if write_window is not None:
+            write_at.append(write_window)
         mus.append(mu)
         log_vars.append(log_var)
         zs.append(z)
         canvases.append(ops.sigmoid(canvas))
-    per_step = {"mu": mus, "log_var": log_vars, "z": zs, **{k: v for k, v in windows.items() if v}}
+    per_step = {"mu": mus, "log_var": log_vars, "z": zs,
+                **{name: values for name, values in (("read_windows", read_at), ("write_windows", write_at)) if values}}
     outputs = {"logits": canvas, "canvases": ops.stack(canvases, axis=1),
                **{name: ops.cast(ops.stack(values, axis=1), "float32")  # float32 out whatever the precision
                   for name, values in per_step.items()}}

@@ -201,7 +201,8 @@ CONVERGED_LOSSES = ("thesis_kl_mean", "elbo")
 QUICK_CONVERGED_SETTINGS = {"epochs": 4, "convergence_delta": 1e9}
 CONVERGED_NOTE = (
     "Trained until the validation -ELBO moved by less than {convergence_delta} nats over 2 epochs, at most "
-    "{epochs} (column epochs: the epochs trained; batch {batch_size}, Adam {learning_rate}); loss "
+    "{epochs} (column epochs: the epochs trained; batch {batch_size}, Adam {learning_rate}; the epoch kept has "
+    "the lowest validation loss of the cell's own training loss); loss "
     "thesis_kl_mean: BCE averaged over pixels + KL averaged over units and steps (the thesis's loss in the "
     "reading consistent with its figures, see thesis_fidelity); elbo: the negative ELBO.")
 
@@ -210,9 +211,11 @@ def converged_variant(experiment):
     """`experiment` trained to convergence under each of `CONVERGED_LOSSES`, named ``<name>_converged``.
 
     Its cells are the experiment's with a loss axis in front; its figures draw
-    one line per loss, to files named ``*_converged.png``; its last note (the
-    training budget) is replaced.
+    one line per loss, to files named ``*_converged.png``; its last note, the
+    training budget's, is replaced.
     """
+    if "{epochs}" not in experiment.notes[-1]:
+        raise ValueError(f"{experiment.name}: the last note should state the training budget, to be replaced")
     def profile(base, settings):
         return dataclasses.replace(
             base, settings={**base.settings, **settings},

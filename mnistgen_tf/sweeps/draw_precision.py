@@ -37,8 +37,10 @@ def summarise(results):
     rows = []
     for precision, values in by_precision.items():
         spread = f"{max(values) - min(values):.2f}" if len(values) > 1 else ""
-        change = f"{np.mean(values) - np.mean(reference):+.2f}" if reference and precision != "float32" else ""
-        within = "" if not change else ("yes" if abs(float(change)) <= TOLERANCE_NATS else "no")
+        change, within = "", ""
+        if reference and precision != "float32":
+            difference = np.mean(values) - np.mean(reference)
+            change, within = f"{difference:+.2f}", "yes" if abs(difference) <= TOLERANCE_NATS else "no"
         rows.append([precision, len(values), f"{np.mean(values):.2f}", spread, change, within])
     headers = ["precision", "seeds", "mean test -ELBO (nats)", "max - min over seeds", "minus float32",
                f"within {TOLERANCE_NATS} nats"]

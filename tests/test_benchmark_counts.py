@@ -1,0 +1,40 @@
+"""The throughput benchmark's FLOP count matches the kernels the DRAW it times has."""
+
+import importlib.util
+import os
+
+import pytest
+
+from mnistgen_tf.models.draw import build_draw
+
+BENCHMARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "draw_throughput.py")
+
+
+@pytest.fixture(scope="module")
+def benchmark():
+    spec = importlib.util.spec_from_file_location("draw_throughput", BENCHMARK)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("conditional, read_n, write_n", [(False, 0, 0), (True, 0, 0), (False, 2, 3), (True, 2, 5)])
+def test_kernel_shapes_are_the_models_kernels_and_their_uses(benchmark, conditional, read_n, write_n):
+    timesteps, z_dim, units = 3, 4, 8
+    model = build_draw(timesteps, z_dim, units, conditional=conditional, read_n=read_n, write_n=write_n,
+                       shared_dense=True)
+    uses = {}
+    for weight in model.weights:
+        if len(weight.shape) == 2:  # kernels, recurrent kernels
+            once = "encoder_image_gates" in weight.path  # the image's share of the gates: once per image
+            shape = tuple(weight.shape)
+            uses[shape] = uses.get(shape, 0) + (1 if once else timesteps)
+    assert uses == benchmark.kernel_shapes(timesteps, z_dim, units, conditional=conditional, read_n=read_n,
+                                           write_n=write_n)
+
+
+def test_attention_adds_its_filterbank_products(benchmark):
+    plain = benchmark.forward_macs_per_image(2, 4, 8, read_n=2, write_n=3)
+    kernels = sum(a * b * n for (a, b), n in benchmark.kernel_shapes(2, 4, 8, read_n=2, write_n=3).items())
+    read, write = 2 * (2 * 28 * 28 + 2 * 28 * 2), 28 * 3 * 3 + 28 * 3 * 28  # Fy x Fx^T twice; Fy^T w Fx
+    assert plain == kernels + 2 * (read + write)
