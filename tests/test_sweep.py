@@ -341,6 +341,7 @@ def test_figures_come_from_saved_results(quick_results):
         assert matplotlib.image.imread(figures / name).shape[:2] == (rows * 30 + 2, cols * 30 + 2), name
 
 
+@pytest.mark.slow  # about a minute: three tiny DRAWs trained to their stop
 def test_converged_variant_stops_each_cell_and_draws_one_line_per_loss(tmp_path, mnist_available):
     import matplotlib.pyplot as plt
 
