@@ -5,6 +5,8 @@ import json
 import matplotlib.image
 import pytest
 
+pytestmark = pytest.mark.slow  # quick sweeps of DRAW trained end to end: a minute or two
+
 
 @pytest.fixture(scope="module")
 def paper_results(tmp_path_factory, mnist_available):
@@ -48,7 +50,6 @@ def test_figures_show_the_curve_the_glimpses_and_samples_over_time(paper_results
     assert "read_windows" not in plain.files
 
 
-@pytest.mark.slow  # about a minute: two tiny DRAWs trained and evaluated
 def test_precision_sweep_compares_bfloat16_with_float32(tmp_path, mnist_available):
     from mnistgen_tf.cli import main
 

@@ -196,6 +196,7 @@ def seed002_quick(tmp_path_factory, mnist_available):
     return results / "quick"
 
 
+@pytest.mark.slow  # with the adder's below, about a minute of quick sweeps
 def test_autoencoder_sweep_table_and_figures(seed002_quick):
     import csv
 
@@ -208,6 +209,7 @@ def test_autoencoder_sweep_table_and_figures(seed002_quick):
         assert (seed002_quick / "figures" / name).stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_adder_sweep_measures_every_test_pair(seed002_quick):
     import json
 
