@@ -79,17 +79,21 @@ def forward_macs_per_image(timesteps, z_dim, units, pixels=784, conditional=Fals
     return kernels + timesteps * (read + write)
 
 
-def matmul_flops_per_s(n=2048, repeats=10):
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
-    matmul = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    matmul()  # trace and warm up
+def best_seconds(function, repeats):
+    """The fastest of `repeats` timed calls of a traced `function`, after one call to trace and warm up."""
+    function()
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
-        matmul().numpy()
+        function().numpy()
         best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best
+    return best
+
+
+def matmul_flops_per_s(n=2048, repeats=10):
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    return 2 * n**3 / best_seconds(tf.function(lambda: tf.reduce_sum(tf.matmul(a, b))), repeats)
 
 
 def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
@@ -110,13 +114,7 @@ def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
             total = tf.while_loop(lambda i, acc: i < n, body, (0, total))[1]
         return total
 
-    step()  # trace and warm up
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step().numpy()
-        best = min(best, time.perf_counter() - start)
-    return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items()) / best
+    return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items()) / best_seconds(step, repeats)
 
 
 def training_images_per_s(args):

@@ -1,5 +1,6 @@
 """Running the `mnistgen` command as a user does, and checking its errors."""
 
+import importlib.util
 import re
 import subprocess
 import sys
@@ -40,3 +41,11 @@ def assert_one_line_error(result, *fragments):
     assert len(lines) == 1, result.stderr
     for fragment in fragments:
         assert fragment in lines[0]
+
+
+def module_from_path(path, name):
+    """A script outside the package (experiments/, benchmarks/) loaded as the module `name`."""
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,21 +1,19 @@
 """The throughput benchmark's FLOP count matches the kernels the DRAW it times has."""
 
-import importlib.util
 import os
 
 import pytest
 
 from mnistgen_tf.models.draw import build_draw
 
+from cli_helpers import module_from_path
+
 BENCHMARK = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "benchmarks", "draw_throughput.py")
 
 
 @pytest.fixture(scope="module")
 def benchmark():
-    spec = importlib.util.spec_from_file_location("draw_throughput", BENCHMARK)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_path(BENCHMARK, "draw_throughput")
 
 
 @pytest.mark.parametrize("conditional, read_n, write_n", [(False, 0, 0), (True, 0, 0), (False, 2, 3), (True, 2, 5)])

@@ -1,7 +1,6 @@
 """Seed 003's DCGAN: shapes and ranges, label smoothing, the per-epoch grid, FID and learning rate."""
 
 import csv
-import importlib.util
 import math
 import os
 
@@ -12,6 +11,8 @@ import pytest
 from mnistgen_tf.callbacks import EpochLearningRate
 from mnistgen_tf.models.gan import DCGAN, build_discriminator, build_generator, build_sampler
 from mnistgen_tf.train import train
+
+from cli_helpers import module_from_path
 
 COMPARISON = os.path.join(os.path.dirname(__file__), "..", "experiments", "seed003_gan_vs_vae.py")
 
@@ -85,9 +86,7 @@ def test_seed003_sweep_cell_measures_and_draws(tmp_path, mnist_available):
         assert (tmp_path / "quick" / "figures" / name).stat().st_size > 10_000
 
     # The GAN-vs-VAE table reads the cells back; the VAE's are missing here and say so.
-    spec = importlib.util.spec_from_file_location("seed003_gan_vs_vae", COMPARISON)
-    comparison = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(comparison)
+    comparison = module_from_path(COMPARISON, "seed003_gan_vs_vae")
     assert comparison.main(["--quick", "--results", str(tmp_path)]) == 0
     rows = list(csv.DictReader(open(tmp_path / "quick" / "seed003_gan_vs_vae.csv")))
     assert [row["FID"] for row in rows] == [f"{record['metrics']['fid']:.2f}", f"{short_record['metrics']['fid']:.2f}"]

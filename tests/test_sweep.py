@@ -4,7 +4,6 @@ import contextlib
 import csv
 import dataclasses
 import functools
-import importlib.util
 import io
 import json
 import os
@@ -22,7 +21,7 @@ from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.sweep import Column, Experiment, Profile
 from mnistgen_tf.sweeps import EXPERIMENTS
 
-from cli_helpers import assert_one_line_error
+from cli_helpers import assert_one_line_error, module_from_path
 
 TIMESTEPS = EXPERIMENTS["thesis_timesteps"]
 CONDITIONAL = EXPERIMENTS["thesis_conditional"]
@@ -197,10 +196,7 @@ SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "experiments")
 
 def script(name):
     """An experiments/ script as a module (its main(argv) is `mnistgen sweep NAME ...`)."""
-    spec = importlib.util.spec_from_file_location(name, os.path.join(SCRIPTS, f"{name}.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_path(os.path.join(SCRIPTS, f"{name}.py"), name)
 
 
 def captured(function, *args, **kwargs):

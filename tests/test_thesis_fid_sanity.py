@@ -1,21 +1,19 @@
 """experiments/thesis_fid_sanity.py (thesis Table 2.1 and Figure 2.3) on a small n."""
 
 import csv
-import importlib.util
 import json
 import os
 
 import pytest
+
+from cli_helpers import module_from_path
 
 SCRIPT = os.path.join(os.path.dirname(__file__), "..", "experiments", "thesis_fid_sanity.py")
 
 
 @pytest.fixture(scope="module")
 def script():
-    spec = importlib.util.spec_from_file_location("thesis_fid_sanity", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return module_from_path(SCRIPT, "thesis_fid_sanity")
 
 
 def test_small_run_writes_table_and_figure(script, mnist_available, tmp_path):

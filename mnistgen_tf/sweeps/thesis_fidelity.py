@@ -65,7 +65,7 @@ EXPERIMENT = Experiment(
     title="Thesis fidelity: two readings of its KL term, and its own LSTM (MNIST)",
     profiles={"full": FULL, "quick": QUICK},
     run_cell=run_fidelity_cell,
-    columns=(Column("loss", "settings.loss_scaling"), Column("cell", "settings.cell"), COLUMNS["T"], COLUMNS["z"],
+    columns=(COLUMNS["loss"], Column("cell", "settings.cell"), COLUMNS["T"], COLUMNS["z"],
              COLUMNS["cond"], COLUMNS["elbo"], COLUMNS["kl"], COLUMNS["inactive"],
              COLUMNS["inactive_per_step"],
              COLUMNS["fid"], COLUMNS["accuracy"],
