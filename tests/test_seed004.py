@@ -89,3 +89,27 @@ def test_the_structure_study_changes_one_thing_per_cell(tmp_path, mnist_availabl
     base_like = params["z2_depth1_width1_lr0.001_seed0"]
     assert params["z8_depth2_width1_lr0.001_seed0"] > base_like and params["z8_depth1_width2_lr0.001_seed0"] > base_like
     assert all(r["metrics"]["fid"] > 0 and r["metrics"]["test_mse"] > 0 for r in records.values())
+
+
+def test_a_long_sampling_cut_off_resumes_at_its_last_part(tmp_path, monkeypatch):
+    import keras
+    import numpy as np
+
+    from mnistgen_tf.sweeps import seed004_zoo
+
+    z = keras.Input((28, 28, 1), name="z")
+    generator = keras.Model(z, keras.layers.Activation("sigmoid")(z), name="squash")
+    monkeypatch.setattr(seed004_zoo, "PART", 4)
+    parts = tmp_path / "parts"
+    images, seconds = seed004_zoo.timed_sample(generator, 10, seed=3, parts_dir=str(parts))
+    assert images.shape == (10, 28, 28, 1) and seconds > 0
+    assert len(list(parts.iterdir())) == 3  # parts of 4, 4 and 2
+    assert len(np.unique(images.reshape(10, -1), axis=0)) == 10  # each part from its own seed
+
+    (parts / sorted(p.name for p in parts.iterdir())[-1]).unlink()  # the last part was cut off
+    drawn = []
+    real_sample = seed004_zoo.sample
+    monkeypatch.setattr(seed004_zoo, "sample", lambda g, n, seed: drawn.append(n) or real_sample(g, n, seed=seed))
+    again, _ = seed004_zoo.timed_sample(generator, 10, seed=3, parts_dir=str(parts))
+    assert drawn == [2]  # only the missing part is drawn again
+    np.testing.assert_array_equal(again, images)

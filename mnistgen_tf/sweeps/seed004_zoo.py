@@ -16,6 +16,8 @@ VAE > AE"; "sampling: Diffusion ≫ VQ-VAE > GAN > CVAE ≈ VAE ≈ AE") are rea
 against the seconds columns; its quality table against FID and score.
 """
 
+import os
+import shutil
 import time
 
 import keras
@@ -23,6 +25,7 @@ import numpy as np
 
 from mnistgen_tf import data
 from mnistgen_tf.evaluate import to_uint8
+from mnistgen_tf.files import ensure_dir, write_arrays
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
@@ -51,7 +54,7 @@ SMALL = {
 FULL = Profile(
     settings={"model": "ae", "epochs": 10, "subset": None, "seed": 0, "eval_samples": 10_000, "chain_samples": 1000,
               "chain_steps": 1000, "small": False},
-    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 30), ("beta_vae", 10), ("vqvae", 20), ("ddpm", 20),
+    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 30), ("beta_vae", 10), ("vqvae", 20), ("ddpm", 12),
                                   ("gan", 20))},),
 )
 QUICK = Profile(
@@ -82,11 +85,32 @@ def _reconstruction_metrics(family, trainer, x, labels):
     return {}
 
 
-def timed_sample(generator, n, seed):
-    """`n` images from `generator` and the seconds per 1,000 it took (compilation included)."""
-    started = time.perf_counter()
-    images = sample(generator, n, seed=seed)
-    return images, (time.perf_counter() - started) * 1000 / n
+SAMPLE_PARTS = "sample_parts"  # a cell's finished parts of a long sampling (gitignored, removed when the cell is)
+PART = 1000  # images per part
+
+
+def timed_sample(generator, n, seed, parts_dir=None):
+    """`n` images from `generator` and the seconds per 1,000 they took (compilation included).
+
+    With `parts_dir`, the images are drawn in parts of `PART` (part k from seed ``(seed, k)``), each saved
+    there with its seconds as it finishes, so a sampling of hours that is cut off resumes at its last part.
+    """
+    if parts_dir is None:
+        started = time.perf_counter()
+        images = sample(generator, n, seed=seed)
+        return images, (time.perf_counter() - started) * 1000 / n
+    ensure_dir(parts_dir)
+    images, seconds = [], 0.0
+    for k, start in enumerate(range(0, n, PART)):
+        path = os.path.join(parts_dir, f"{generator.name}-n{n}-seed{seed}-part{k}.npz")
+        if not os.path.exists(path):
+            started = time.perf_counter()
+            part = sample(generator, min(PART, n - start), seed=(seed, k))
+            write_arrays(path, {"images": part, "seconds": time.perf_counter() - started})
+        with np.load(path) as saved:
+            images.append(saved["images"])
+            seconds += float(saved["seconds"])
+    return np.concatenate(images), seconds * 1000 / n
 
 
 def run_zoo_cell(cell_dir, settings, verbose=0):
@@ -102,7 +126,8 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
 
     classifier = ClassifierFeatures("mnist")
     distance, _, reference = real_baseline("mnist", classifier, n, "test")
-    images, seconds = timed_sample(generator, n, seed + 3)
+    parts = os.path.join(cell_dir, SAMPLE_PARTS) if family == "ddpm" else None  # hours on a CPU: resumable
+    images, seconds = timed_sample(generator, n, seed + 3, parts)
     labels = classifier.classify(images)
     metrics = {"fid": fid_from_stats(stats_of_images(images, classifier), reference), "fid_real_vs_real": distance,
                "classifier_score": classifier.score(images),
@@ -117,7 +142,7 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
     metrics.update(_reconstruction_metrics(family, cell.trainer, data.to_float(test_images), test_labels))
     if family == "ddpm":  # the full chain, on fewer samples (it costs T network passes per image)
         chain = with_sampler(generator, settings["chain_steps"], eta=1.0)
-        chain_images, chain_seconds = timed_sample(chain, settings["chain_samples"], seed + 4)
+        chain_images, chain_seconds = timed_sample(chain, settings["chain_samples"], seed + 4, parts)
         chain_distance = real_baseline("mnist", classifier, settings["chain_samples"], "test")[0]
         metrics.update({"chain_fid": fid_from_stats(stats_of_images(chain_images, classifier), reference),
                         "chain_fid_real_vs_real": chain_distance, "chain_sampling_seconds_per_1000": chain_seconds})
@@ -128,6 +153,8 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
         "timing": cell.timing,
     })
     arrays = {"samples": to_uint8(images[:100])}
+    if parts:
+        shutil.rmtree(parts)
     keras.backend.clear_session()
     return record, arrays
 
@@ -189,7 +216,7 @@ EXPERIMENT = Experiment(
         "real: as many real training images against the same reference (the floor of FID at that size). "
         "Rarest class share: the smallest fraction of samples read as one digit (0.1 when even).",
         "s / epoch: the cell's last training session; s / 1,000 samples: drawing the evaluation samples in "
-        "batches of 500, compilation included; both on a shared 2-core CPU beside other jobs, so read ratios "
+        "batches of 500, compilation included (the DDPM's in resumable parts of 1,000, summed); both on a shared 2-core CPU beside other jobs, so read ratios "
         "of an order of magnitude, not small differences (`timing.csv`).",
         "VQ-VAE: 7x7 grid of codes from a codebook of 64 vectors of 16, PixelCNN prior; perplexity: exp of the "
         "entropy of the codes' use over the test images' grids (64 if all equally used); dead: never used.",
