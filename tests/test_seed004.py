@@ -63,17 +63,31 @@ def test_the_beta_study_measures_rate_distortion_and_unused_variables(tmp_path, 
     assert (tmp_path / "quick" / "figures" / "seed004_beta_tradeoff.png").stat().st_size > 10_000
 
 
-@pytest.mark.slow  # four samplers after a U-Net's training: over a minute
-def test_the_ddpm_study_scores_every_sampler(tmp_path, mnist_available):
+@pytest.mark.slow  # five samplers on two U-Nets, one of them trained here: over a minute
+def test_the_ddpm_study_scores_every_sampler_and_takes_its_linear_ddpm_from_the_zoo(quick_zoo):
     from mnistgen_tf.cli import main
 
-    assert main(["sweep", "seed004_ddpm", "--quick", "--shard", "0/2", "--results", str(tmp_path)]) == 0
-    assert main(["figures", "--quick", "--results", str(tmp_path)]) == 0
-    (cell,) = (tmp_path / "quick" / "seed004_ddpm" / "cells").iterdir()
-    metrics = json.loads((cell / "cell.json").read_text())["metrics"]
-    for name in ("ddim10", "ddim50", "ddim1000", "ddpm1000"):
-        assert metrics[f"{name}_fid"] > metrics["fid_real_vs_real"] > 0 and metrics[f"{name}_seconds_per_1000"] > 0
-    assert (tmp_path / "quick" / "figures" / "seed004_ddpm_steps.png").stat().st_size > 10_000
+    assert main(["sweep", "seed004_ddpm", "--quick", "--results", str(quick_zoo)]) == 0
+    assert main(["figures", "--quick", "--results", str(quick_zoo)]) == 0
+    cells = quick_zoo / "quick" / "seed004_ddpm" / "cells"
+    linear, cosine = (json.loads((cells / f"{s}_seed0" / "cell.json").read_text()) for s in ("linear", "cosine"))
+    assert linear["uses"]["model"]["cell"].endswith("seed004_zoo/cells/ddpm_seed0") and "uses" not in cosine
+    assert not (cells / "linear_seed0" / "run").exists() and (cells / "cosine_seed0" / "run" / "run.json").exists()
+    for metrics in (linear["metrics"], cosine["metrics"]):
+        for name in ("ddim10", "ddim20", "ddim50", "ddim100", "ddpm1000"):
+            assert metrics[f"{name}_fid"] > metrics["fid_real_vs_real"] > 0
+            assert metrics[f"{name}_seconds_per_1000"] > 0
+    assert (quick_zoo / "quick" / "figures" / "seed004_ddpm_steps.png").stat().st_size > 10_000
+
+
+def test_the_ddpm_study_refuses_a_zoo_ddpm_trained_otherwise(tmp_path):
+    from mnistgen_tf.errors import MnistgenError
+    from mnistgen_tf.sweeps.seed004_ddpm import _zoo_ddpm
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "run.json").write_text(json.dumps({"config": {"schedule": "linear", "epochs": 20}}))
+    with pytest.raises(MnistgenError, match=r"other settings than this study's \(epochs\)"):
+        _zoo_ddpm(str(tmp_path), {"schedule": "linear", "epochs": 12})
 
 
 @pytest.mark.slow  # three VAEs trained and scored; the beta study covers the same cell runner by default
