@@ -40,7 +40,7 @@ ZOO_CELL = ("seed004_zoo", "ddpm_seed0")  # the linear schedule's DDPM
 
 FULL = Profile(
     settings={"dataset": "mnist", "schedule": "linear", "timesteps": 1000, "base_channels": 32, "epochs": 12,
-              "subset": None, "seed": 0, "eval_samples": 1000},
+              "subset": None, "seed": 0, "eval_samples": 500},
     grids=({"schedule": ("linear", "cosine")},),
 )
 QUICK = Profile(
