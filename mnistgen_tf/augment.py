@@ -43,7 +43,8 @@ def train_classifier(images, labels, steps, batch_size=64, seed=0, verbose=0):
                   loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     ds = (tf.data.Dataset.from_tensor_slices((images, labels))
           .shuffle(len(images), seed=seed, reshuffle_each_iteration=True).repeat().batch(batch_size)
-          .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(tf.data.AUTOTUNE))
+          .map(lambda x, y: (tf.cast(x, tf.float32) / 255.0, y)).prefetch(data.PREFETCH))
+    ds = data.untuned(ds)
     model.fit(ds, epochs=1, steps_per_epoch=steps, verbose=verbose, shuffle=False)  # the dataset shuffles
     return model
 
@@ -52,5 +53,5 @@ def test_accuracy(model, n=None):
     """Accuracy on the first `n` images of the test split (all 10,000 by default)."""
     images, labels = data.load("mnist", "test")
     images, labels = images[:n], labels[:n]
-    predicted = model.predict(data.to_float(images), batch_size=500, verbose=0).argmax(axis=1)
+    predicted = model.predict(data.batches(data.to_float(images)), verbose=0).argmax(axis=1)
     return float(np.mean(predicted == labels))

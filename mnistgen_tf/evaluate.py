@@ -26,6 +26,7 @@ classifier reads the asked-for digit.  Samples come from
 
 import numpy as np
 
+from mnistgen_tf import data
 from mnistgen_tf.data import to_float
 from mnistgen_tf.losses import bce_with_logits, bce_with_probabilities, kl_divergence
 from mnistgen_tf.metrics.fid import sample_batches
@@ -111,7 +112,7 @@ def to_uint8(images):
 
 def digit_images(generator):
     """The ten images (10, 28, 28, 1) a label-only generator makes for digits 0-9."""
-    return generator.predict({"label": np.arange(10, dtype="int32")}, verbose=0)
+    return generator.predict(data.batches({"label": np.arange(10, dtype="int32")}), verbose=0)
 
 
 def class_means(images, labels):

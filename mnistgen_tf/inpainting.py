@@ -18,6 +18,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 
 SIZE = 28
@@ -87,7 +88,7 @@ def vae_fill(decoder, images, mask, completions=1, steps=300, learning_rate=0.05
             x, m = images[start:start + batch_size], mask[start:start + batch_size]
             z = tf.Variable(rng.standard_normal((len(x), *latent)).astype(np.float32))
             _fit_codes(decoder, tf.constant(x), tf.constant(m), z, steps, learning_rate)
-            out[c, start:start + len(x)] = composite(x, m, decoder.predict(z.numpy(), verbose=0, batch_size=500))
+            out[c, start:start + len(x)] = composite(x, m, decoder.predict(data.batches(z.numpy()), verbose=0))
     return out
 
 

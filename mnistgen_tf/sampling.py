@@ -14,6 +14,7 @@ import os
 import keras
 import numpy as np
 
+from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 
 INPUT_NAMES = ("z", "label")
@@ -93,7 +94,7 @@ def _structured(generator, inputs):
 def sample(generator, n, digits=None, seed=None, batch_size=500):
     """`n` images (n, H, W, C) in [0, 1] from `generator`; anything else is refused, not passed on."""
     inputs = generator_inputs(generator, n, digits, seed)
-    images = generator.predict(_structured(generator, inputs), batch_size=batch_size, verbose=0)
+    images = generator.predict(data.batches(_structured(generator, inputs), batch_size), verbose=0)
     name = getattr(generator, "name", "the generator")
     if not isinstance(images, np.ndarray) or images.ndim != 4 or images.shape[-1] not in (1, 3):
         shape = getattr(images, "shape", type(images).__name__)
@@ -127,4 +128,4 @@ def add(adder, images, numbers, batch_size=500):
     if x.shape[1:] != expected:
         raise MnistgenError(f"images of shape {x.shape[1:]} given; this adder reads {expected}")
     numbers = np.broadcast_to(np.asarray(numbers, np.float32).reshape(-1, 1), (len(x), 1))
-    return adder.predict(_structured(adder, {"image": x, "number": numbers}), batch_size=batch_size, verbose=0)
+    return adder.predict(data.batches(_structured(adder, {"image": x, "number": numbers}), batch_size), verbose=0)

@@ -12,6 +12,7 @@ column on the height, from the second-order image moments).
 
 import numpy as np
 
+from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 
 
@@ -49,11 +50,11 @@ def transfer(encoder, decoder, images, source_labels, digits=tuple(range(10)), b
     images = np.asarray(images, np.float32)
     labels = np.asarray(source_labels, np.int32)
     inputs = {"image": images, "label": labels}
-    mean = encoder.predict([inputs[t.name] for t in encoder.inputs], batch_size=batch_size, verbose=0)[0]
+    mean = encoder.predict(data.batches([inputs[t.name] for t in encoder.inputs], batch_size), verbose=0)[0]
     out = np.empty((len(images), len(digits), *images.shape[1:]), np.float32)
     for j, digit in enumerate(digits):
         wanted = {"z": mean, "label": np.full(len(images), digit, np.int32)}
-        out[:, j] = decoder.predict([wanted[t.name] for t in decoder.inputs], batch_size=batch_size, verbose=0)
+        out[:, j] = decoder.predict(data.batches([wanted[t.name] for t in decoder.inputs], batch_size), verbose=0)
     return out
 
 

@@ -145,3 +145,26 @@ def test_offline_idx_files_come_before_a_prepared_copy(tmp_path, monkeypatch, mn
     prepare_tfds(tmp_path, "mnist", (28, 28, 1))
     assert len(data.load("mnist", "test")[0]) == 10_000  # MNISTGEN_DATA_DIR's files
     assert data.source("mnist").startswith("idx:")
+
+
+def test_the_kits_datasets_are_untuned_and_keep_the_structure_keras_reads():
+    # tf.data's autotuner held every fit, evaluate and predict on until its next wake-up (up to a minute).
+    import keras
+    import numpy as np
+
+    from mnistgen_tf import data
+
+    x = np.random.default_rng(0).random((7, 28, 28, 1)).astype("float32")
+    labels = np.arange(7) % 10
+    made = [data.pipeline("images", (x * 255).astype("uint8"), labels, 3),
+            data.training_pipeline("images", (x * 255).astype("uint8"), labels, 3, seed=0, epochs=1),
+            data.batches(x, 3)]
+    assert all(ds.options().autotune.enabled is False for ds in made)
+
+    z, label = keras.Input((4,), name="z"), keras.Input((), dtype="int32", name="label")
+    model = keras.Model([z, label], keras.layers.Dense(2)(z) + keras.ops.cast(label, "float32")[:, None])
+    inputs = [np.ones((7, 4), "float32"), labels.astype("int32")]
+    np.testing.assert_allclose(model.predict(data.batches(inputs, 3), verbose=0), model.predict(inputs, verbose=0))
+    assert len(list(data.batches({"z": inputs[0]}, 3))) == 3  # 3 + 3 + 1
+    xy = next(iter(data.batches(x, 5, y=labels)))
+    assert xy[0].shape == (5, 28, 28, 1) and list(xy[1].numpy()) == [0, 1, 2, 3, 4]

@@ -18,6 +18,7 @@ import os
 import keras
 import numpy as np
 
+from mnistgen_tf import data
 from mnistgen_tf.data import to_float
 from mnistgen_tf.errors import MnistgenError
 
@@ -106,7 +107,7 @@ class ClassifierFeatures:
         x = as_images(images)
         if x.shape[1:] != self.input_shape:
             raise MnistgenError(f"{self.name} expects images of shape {self.input_shape}, got {x.shape[1:]}")
-        features, probabilities = self._model.predict(x, batch_size=self.batch_size, verbose=0)
+        features, probabilities = self._model.predict(data.batches(x, self.batch_size), verbose=0)
         return features.astype(np.float32), probabilities
 
     def __call__(self, images):
@@ -190,7 +191,7 @@ class InceptionFeatures:
             x = np.repeat(x, 3, axis=-1)  # cheap here, before the upscaling to 299x299
         elif x.shape[-1] != 3:
             raise MnistgenError(f"inception expects 1 or 3 channels, got {x.shape[-1]}")
-        return self._model.predict(x, batch_size=self.batch_size, verbose=0).astype(np.float32)
+        return self._model.predict(data.batches(x, self.batch_size), verbose=0).astype(np.float32)
 
 
 def _imagenet_weights(download):

@@ -59,15 +59,15 @@ def run_autoencoder_cell(cell_dir, settings, verbose=0):
 
     images, labels = data.load(config["dataset"], "test")
     x = data.to_float(images[:n_test or len(images)])
-    test = trainer.evaluate(x, x, batch_size=500, verbose=0, return_dict=True)
+    test = trainer.evaluate(data.batches(x, y=x), verbose=0, return_dict=True)
     arrays = {
         "history": np.array([[row[key] for key in HISTORY_KEYS] for row in history], np.float32),
         "test_images": to_uint8(x[:FIGURE_IMAGES]),
-        "reconstructions": to_uint8(trainer.predict(x[:FIGURE_IMAGES], verbose=0)),
+        "reconstructions": to_uint8(trainer.predict(data.batches(x[:FIGURE_IMAGES]), verbose=0)),
     }
     if config["latent_dim"] == 2:
         encoder = trainer.get_layer("encoder")
-        arrays["codes"] = encoder.predict(x, batch_size=500, verbose=0).astype(np.float32)
+        arrays["codes"] = encoder.predict(data.batches(x), verbose=0).astype(np.float32)
         arrays["code_labels"] = labels[:len(x)].astype(np.uint8)
     seed_final = SEED_FINAL.get((config["decoder"], config["loss"])) if config["latent_dim"] == 2 else None
     record = {

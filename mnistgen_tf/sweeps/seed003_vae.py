@@ -77,8 +77,8 @@ def run_vae_cell(cell_dir, settings, verbose=0):
     images, labels = data.load(dataset, "test")
     x, labels = data.to_float(images[:n_test or len(images)]), labels[:n_test or len(images)]
     batches = {"image": x, "label": labels.astype("int32")}
-    elbo = vae.evaluate(batches, batch_size=500, verbose=0, return_dict=True)
-    reconstructions, means, _ = (np.asarray(t) for t in vae.predict(batches, batch_size=500, verbose=0))
+    elbo = vae.evaluate(data.batches(batches), verbose=0, return_dict=True)
+    reconstructions, means, _ = (np.asarray(t) for t in vae.predict(data.batches(batches), verbose=0))
     p = np.clip(reconstructions, 1e-7, 1 - 1e-7)
     bce = -np.sum(x * np.log(p) + (1 - x) * np.log(1 - p), axis=(1, 2, 3))
     # Grey targets give BCE a floor, the targets' own entropy, which differs between classes
@@ -89,7 +89,7 @@ def run_vae_cell(cell_dir, settings, verbose=0):
     train_images, train_labels = data.load(dataset, "train")
     reference_images = {"image": data.to_float(train_images[:REFERENCE_CODES]),
                         "label": train_labels[:REFERENCE_CODES].astype("int32")}
-    reference = vae.predict(reference_images, batch_size=500, verbose=0)[1]  # posterior means
+    reference = vae.predict(data.batches(reference_images), verbose=0)[1]  # posterior means
     knn, knn_per_class = nearest_neighbour_accuracy(means, labels, reference, train_labels[:REFERENCE_CODES])
 
     classifier = ClassifierFeatures(dataset)

@@ -44,8 +44,8 @@ def run_vae_study_cell(cell_dir, settings, verbose=0):
     images, labels = data.load("mnist", "test")
     x = data.to_float(images)
     batches = {"image": x, "label": labels.astype("int32")}
-    terms = vae.evaluate(batches, batch_size=500, verbose=0, return_dict=True)
-    reconstructions, mean, log_var = (np.asarray(t) for t in vae.predict(batches, batch_size=500, verbose=0))
+    terms = vae.evaluate(data.batches(batches), verbose=0, return_dict=True)
+    reconstructions, mean, log_var = (np.asarray(t) for t in vae.predict(data.batches(batches), verbose=0))
     latent = latent_report(mean, log_var)
 
     classifier = ClassifierFeatures("mnist")

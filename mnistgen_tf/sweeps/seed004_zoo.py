@@ -68,17 +68,17 @@ def _reconstruction_metrics(family, trainer, x, labels):
     """Test reconstruction MSE per pixel (posterior mean for VAEs); for VAEs the test −ELBO terms, for the
     VQ-VAE the codebook's use over the test codes (perplexity, codes never used)."""
     if family == "autoencoder":
-        return {"test_mse": float(np.mean((trainer.predict(x, batch_size=500, verbose=0) - x) ** 2))}
+        return {"test_mse": float(np.mean((trainer.predict(data.batches(x), verbose=0) - x) ** 2))}
     if family == "vae":
         batches = {"image": x, "label": labels.astype("int32")}
-        reconstructions = np.asarray(trainer.predict(batches, batch_size=500, verbose=0)[0])
-        terms = trainer.evaluate(batches, batch_size=500, verbose=0, return_dict=True)
+        reconstructions = np.asarray(trainer.predict(data.batches(batches), verbose=0)[0])
+        terms = trainer.evaluate(data.batches(batches), verbose=0, return_dict=True)
         return {"test_mse": float(np.mean((reconstructions - x) ** 2)),
                 "test_neg_elbo": terms["reconstruction"] + terms["kl"], "test_kl": terms["kl"]}
     if family == "vqvae":
         from mnistgen_tf.models.vqvae import code_usage
 
-        reconstructions, indices = (np.asarray(t) for t in trainer.predict({"image": x}, batch_size=500, verbose=0))
+        reconstructions, indices = (np.asarray(t) for t in trainer.predict(data.batches({"image": x}), verbose=0))
         perplexity, dead = code_usage(indices, trainer.num_embeddings)
         return {"test_mse": float(np.mean((reconstructions - x) ** 2)), "codebook_perplexity": perplexity,
                 "dead_codes": dead}
