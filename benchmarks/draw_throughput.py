@@ -13,13 +13,13 @@ kernel once per step, the attention filterbanks' products too; x 2 per
 multiply-add, x 3 for forward + backward.
 
 With ``--against REV`` it compares this checkout's DRAW with the one at git
-revision REV instead, and with ``--compare-precisions`` float32 with
-mixed_bfloat16: the two train in turn, in fresh processes, for ``--rounds``
+revision REV instead, with ``--compare-precisions`` float32 with
+mixed_bfloat16, and with ``--compare-xla`` training with and without XLA: the two train in turn, in fresh processes, for ``--rounds``
 rounds each, and the medians, best rounds and ratios are printed (the
 machine's load then weighs on both alike).
 
     python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
-                                         [--against REV | --compare-precisions] [--rounds 3]
+                                         [--against REV | --compare-precisions | --compare-xla] [--rounds 3]
 """
 
 import argparse
@@ -161,9 +161,14 @@ def _measurement_args(args):
 
 
 def compare(args):
-    """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16."""
+    """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16;
+    --compare-xla: with and without XLA."""
     repo = str(pathlib.Path(__file__).resolve().parents[1])
     own_args = _measurement_args(args)
+    if args.compare_xla:
+        own_args = [a for a in own_args if a != "--jit"]
+        return alternate([("xla", repo, ["--jit", "--precision", args.precision]),
+                          ("no xla", repo, ["--precision", args.precision])], args.rounds, own_args, reference="xla")
     if args.compare_precisions:
         return alternate([(p, repo, ["--precision", p]) for p in ("float32", "mixed_bfloat16")], args.rounds,
                          own_args, reference="float32")
@@ -192,12 +197,13 @@ def main():
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--against", metavar="REV", help="compare with the DRAW at git revision REV")
     parser.add_argument("--compare-precisions", action="store_true", help="compare float32 with mixed_bfloat16")
+    parser.add_argument("--compare-xla", action="store_true", help="compare training with and without XLA")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each variant when comparing (default 3)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
     if args.json:  # first: a comparison's child must not start comparisons of its own
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
-    if args.against or args.compare_precisions:
+    if args.against or args.compare_precisions or args.compare_xla:
         return compare(args)
     shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
                  read_n=args.read_n, write_n=args.write_n)
