@@ -162,7 +162,7 @@ class DrawOptions(TrainingOptions):
                                            "epoch is still chosen on the validation split)")
     precision: str = option("float32", "mixed_bfloat16: compute in bfloat16 with float32 weights and loss",
                             choices=("float32", "mixed_bfloat16"))
-    xla: bool = option(True, "train without XLA compilation (about 1.5x slower on CPU)", off_flag="--no-xla")
+    xla: bool = option(True, "train without XLA compilation (DRAW: about 1.2x slower on CPU)", off_flag="--no-xla")
 
     def __post_init__(self):
         for name in ("read_n", "write_n"):
