@@ -409,6 +409,8 @@ class DdpmOptions(TrainingOptions):
     timesteps: int = option(1000, "T, the steps of the forward process", minimum=2)
     base_channels: int = option(32, "channels of the U-Net's first level (then 2x, 2x); a multiple of 8",
                                 minimum=8)
+    ema: float = option(0.999, "decay of the moving average of the U-Net's weights that validation and "
+                               "sampling use (0: the trained weights themselves)", minimum=0, maximum=0.99999)
     sample_steps: int = option(50, "reverse steps of the saved generator (at most T)", minimum=1)
     eta: float = option(0.0, "the saved generator's sampler: 0 = DDIM (deterministic), 1 = DDPM (with "
                              "--sample-steps T, Ho et al.'s sampler)", minimum=0, maximum=1)
@@ -429,14 +431,14 @@ def _ddpm_trainer(options, image_shape):
     from mnistgen_tf.models.ddpm import DDPM
 
     model = DDPM(schedule=options.schedule, timesteps=options.timesteps, base_channels=options.base_channels,
-                 seed=options.seed)
+                 ema=options.ema, seed=options.seed)
     return _with_adam(model, options.learning_rate)
 
 
 def _ddpm_sampler(trainer, options):
     from mnistgen_tf.models.ddpm import build_sampler
 
-    return build_sampler(trainer.unet, trainer.schedule, trainer.timesteps, options.sample_steps, options.eta,
+    return build_sampler(trainer.ema_unet, trainer.schedule, trainer.timesteps, options.sample_steps, options.eta,
                          seed=options.seed)
 
 

@@ -100,6 +100,24 @@ def test_training_lowers_the_noise_loss_and_the_sampler_can_be_swapped(tmp_path,
     assert images.shape == (6, 28, 28, 1) and 0 <= images.min() <= images.max() <= 1
     longer = with_sampler(generator, steps=50, eta=1.0)
     assert longer.get_layer("reverse_diffusion").steps == 50 and sample(longer, 2, seed=0).shape == (2, 28, 28, 1)
+    # The generator samples with the averaged weights, which lag behind the trained ones.
+    saved = generator.get_layer("reverse_diffusion").unet.get_weights()
+    for average, trained, mine in zip(trainer.ema_unet.get_weights(), trainer.unet.get_weights(), saved):
+        np.testing.assert_array_equal(mine, average)
+    assert any(not np.allclose(a, t) for a, t in zip(trainer.ema_unet.get_weights(), trainer.unet.get_weights()))
+
+
+@pytest.mark.parametrize("ema", [0.0, 0.75])
+def test_the_weight_average_follows_every_step(ema):
+    model = DDPM(timesteps=10, base_channels=8, ema=ema, seed=0)
+    model.build()
+    model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    before = model.ema_unet.get_weights()
+    np.testing.assert_array_equal(before[0], model.unet.get_weights()[0])  # it starts at the weights
+    model.train_step({"image": np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")})
+    for average, old, new in zip(model.ema_unet.get_weights(), before, model.unet.get_weights()):
+        np.testing.assert_allclose(average, ema * old + (1 - ema) * new, rtol=1e-5, atol=1e-7)
+    assert any(not np.allclose(w, b) for w, b in zip(model.unet.get_weights(), before))  # the step moved some
 
 
 @pytest.mark.parametrize("args, fragment", [

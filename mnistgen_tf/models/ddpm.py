@@ -167,13 +167,24 @@ def diffuse(x0, t, eps, alpha_bar):
 
 @keras.saving.register_keras_serializable(package="mnistgen")
 class DDPM(TermsTrainer):
-    """The trainer: ε-prediction on batches ``{"image", ...}`` in [0, 1] (scaled to [-1, 1] here)."""
+    """The trainer: ε-prediction on batches ``{"image", ...}`` in [0, 1] (scaled to [-1, 1] here).
 
-    def __init__(self, schedule="linear", timesteps=TIMESTEPS, base_channels=32, seed=None, **kwargs):
+    Besides the trained U-Net it keeps ``ema_unet``, an exponential moving
+    average of its weights (after every step: average ← ema · average +
+    (1 − ema) · weights), as Ho et al. do: validation and sampling use the
+    average, which smooths out the noise of the last steps' updates (without
+    it, samples came out speckled).  ``ema=0`` makes the average the weights.
+    """
+
+    def __init__(self, schedule="linear", timesteps=TIMESTEPS, base_channels=32, ema=0.999, seed=None, **kwargs):
         super().__init__(("loss",), **kwargs)
         self.schedule, self.timesteps, self.base_channels, self.seed = schedule, timesteps, base_channels, seed
+        self.ema = ema
         self.alpha_bar = ops.convert_to_tensor(alpha_bars(noise_schedule(schedule, timesteps)), "float32")
         self.unet = build_unet(base_channels)
+        self.ema_unet = build_unet(base_channels, name="ema_unet")
+        self.ema_unet.trainable = False
+        self.ema_unet.set_weights(self.unet.get_weights())
         self.train_noise = DiffusionNoise(timesteps, seed, name="train_noise")
         # Validation draws from its own stream, so it never shifts the training noise.
         self.val_noise = DiffusionNoise(timesteps, None if seed is None else seed + 1, name="val_noise")
@@ -184,12 +195,19 @@ class DDPM(TermsTrainer):
     def terms(self, data, training):
         x0 = data["image"] * 2.0 - 1.0
         t, eps = (self.train_noise if training else self.val_noise)(x0)
-        predicted = self.unet([diffuse(x0, t, eps, self.alpha_bar), t], training=training)
+        unet = self.unet if training else self.ema_unet
+        predicted = unet([diffuse(x0, t, eps, self.alpha_bar), t], training=training)
         return {"loss": ops.mean(ops.square(predicted - eps))}
+
+    def train_step(self, data):
+        logs = super().train_step(data)
+        for average, weight in zip(self.ema_unet.weights, self.unet.weights):
+            average.assign(self.ema * average + (1.0 - self.ema) * weight)
+        return logs
 
     def get_config(self):
         return {**super().get_config(), "schedule": self.schedule, "timesteps": self.timesteps,
-                "base_channels": self.base_channels, "seed": self.seed}
+                "base_channels": self.base_channels, "ema": self.ema, "seed": self.seed}
 
     @classmethod
     def from_config(cls, config):
