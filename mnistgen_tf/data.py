@@ -284,10 +284,10 @@ PREFETCH = 2  # batches made ahead of the model: the kit's batches are cheap to 
 def untuned(dataset):
     """`dataset` with tf.data's autotuning off.
 
-    With it on, this TensorFlow tears an iterator down only when the
-    autotuner next wakes (after 10 ms, 20 ms, 40 ms, ... up to a minute
-    apart), so every `fit` epoch, `evaluate` and `predict` ran on until
-    then: a 5-second `fit` took 10.24 s, a 0.5-second `predict` 0.67 s.
+    With it on, this TensorFlow sometimes tears an iterator down only when
+    the autotuner next wakes (after 10 ms, 20 ms, 40 ms, ... up to a minute
+    apart), so a `fit`, `evaluate` or `predict` ran on until then
+    (`benchmarks/data_teardown.py`: DRAW fits ending on exactly 10.24 s).
     The kit's batches are light enough that a fixed prefetch loses nothing.
     """
     import tensorflow as tf
