@@ -112,11 +112,13 @@ def test_the_weight_average_follows_every_step(ema):
     model = DDPM(timesteps=10, base_channels=8, ema=ema, seed=0)
     model.build()
     model.compile(optimizer=keras.optimizers.Adam(1e-2))
+    assert model.count_params() == model.unet.count_params()  # the average is a copy, not more model
     before = model.ema_unet.get_weights()
     np.testing.assert_array_equal(before[0], model.unet.get_weights()[0])  # it starts at the weights
     model.train_step({"image": np.random.default_rng(0).random((4, 28, 28, 1)).astype("float32")})
+    decay = min(ema, 1 / 10)  # warmed up: (1 + n) / (10 + n) after n = 0 earlier steps
     for average, old, new in zip(model.ema_unet.get_weights(), before, model.unet.get_weights()):
-        np.testing.assert_allclose(average, ema * old + (1 - ema) * new, rtol=1e-5, atol=1e-7)
+        np.testing.assert_allclose(average, decay * old + (1 - decay) * new, rtol=1e-5, atol=1e-7)
     assert any(not np.allclose(w, b) for w, b in zip(model.unet.get_weights(), before))  # the step moved some
 
 

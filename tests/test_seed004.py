@@ -84,10 +84,17 @@ def test_the_ddpm_study_refuses_a_zoo_ddpm_trained_otherwise(tmp_path):
     from mnistgen_tf.errors import MnistgenError
     from mnistgen_tf.sweeps.seed004_ddpm import _zoo_ddpm
 
+    import dataclasses
+
+    from mnistgen_tf.registry import FAMILIES
+
     (tmp_path / "run").mkdir()
-    (tmp_path / "run" / "run.json").write_text(json.dumps({"config": {"schedule": "linear", "epochs": 20}}))
-    with pytest.raises(MnistgenError, match=r"other settings than this study's \(epochs\)"):
-        _zoo_ddpm(str(tmp_path), {"schedule": "linear", "epochs": 12})
+    defaults = dataclasses.asdict(FAMILIES["ddpm"].make_options())
+    for config, differs in (({**defaults, "epochs": 20}, "epochs"),
+                            ({k: v for k, v in defaults.items() if k != "ema"} | {"epochs": 12}, "ema")):  # pre-EMA
+        (tmp_path / "run" / "run.json").write_text(json.dumps({"config": {**config, "family": "ddpm"}}))
+        with pytest.raises(MnistgenError, match=rf"other settings than this study's \({differs}\)"):
+            _zoo_ddpm(str(tmp_path), {"schedule": "linear", "epochs": 12})
 
 
 @pytest.mark.slow  # three VAEs trained and scored; the beta study covers the same cell runner by default
@@ -112,7 +119,12 @@ def test_a_long_sampling_cut_off_resumes_at_its_last_part(tmp_path, monkeypatch)
     from mnistgen_tf.sweeps import seed004_zoo
 
     z = keras.Input((28, 28, 1), name="z")
-    generator = keras.Model(z, keras.layers.Activation("sigmoid")(z), name="squash")
+
+    def squash(scale):
+        conv = keras.layers.Conv2D(1, 1, kernel_initializer=keras.initializers.Constant(scale))
+        return keras.Model(z, keras.layers.Activation("sigmoid")(conv(z)), name="squash")
+
+    generator = squash(1.0)
     monkeypatch.setattr(seed004_zoo, "PART", 4)
     parts = tmp_path / "parts"
     images, seconds = seed004_zoo.timed_sample(generator, 10, seed=3, parts_dir=str(parts))
@@ -127,3 +139,6 @@ def test_a_long_sampling_cut_off_resumes_at_its_last_part(tmp_path, monkeypatch)
     again, _ = seed004_zoo.timed_sample(generator, 10, seed=3, parts_dir=str(parts))
     assert drawn == [2]  # only the missing part is drawn again
     np.testing.assert_array_equal(again, images)
+
+    seed004_zoo.timed_sample(squash(2.0), 10, seed=3, parts_dir=str(parts))  # the same name, other weights
+    assert drawn == [2, 4, 4, 2]  # another model's parts are not taken up

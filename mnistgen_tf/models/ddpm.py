@@ -30,6 +30,7 @@ import keras
 import numpy as np
 from keras import layers, ops
 
+from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.models.terms import TermsTrainer
 
 IMAGE_SHAPE = (28, 28, 1)
@@ -173,7 +174,10 @@ class DDPM(TermsTrainer):
     average of its weights (after every step: average ← ema · average +
     (1 − ema) · weights), as Ho et al. do: validation and sampling use the
     average, which smooths out the noise of the last steps' updates (without
-    it, samples came out speckled).  ``ema=0`` makes the average the weights.
+    it, samples came out speckled).  The decay warms up as
+    min(ema, (1 + n) / (10 + n)) after n steps, so a short run's average is
+    not still mostly the initial network.  ``ema=0`` makes the average the
+    weights.  Its parameters are a copy, not counted by `count_params`.
     """
 
     def __init__(self, schedule="linear", timesteps=TIMESTEPS, base_channels=32, ema=0.999, seed=None, **kwargs):
@@ -201,9 +205,14 @@ class DDPM(TermsTrainer):
 
     def train_step(self, data):
         logs = super().train_step(data)
+        steps = ops.cast(self.optimizer.iterations, "float32")  # already counts this step
+        decay = ops.minimum(self.ema, steps / (9.0 + steps))
         for average, weight in zip(self.ema_unet.weights, self.unet.weights):
-            average.assign(self.ema * average + (1.0 - self.ema) * weight)
+            average.assign(decay * average + (1.0 - decay) * weight)
         return logs
+
+    def count_params(self):
+        return super().count_params() - self.ema_unet.count_params()
 
     def get_config(self):
         return {**super().get_config(), "schedule": self.schedule, "timesteps": self.timesteps,
@@ -211,6 +220,9 @@ class DDPM(TermsTrainer):
 
     @classmethod
     def from_config(cls, config):
+        if "ema" not in config:  # every DDPM saved since it averaged its weights has it
+            raise MnistgenError("this DDPM trainer was saved before the kit averaged its weights (no ema_unet); "
+                                "it cannot be resumed: retrain the run (its generator.keras still loads)")
         return cls(**config)
 
 

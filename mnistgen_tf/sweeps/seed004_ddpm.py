@@ -16,6 +16,7 @@ only (checked against the zoo run's config).
 """
 
 import csv
+import dataclasses
 import os
 import shutil
 
@@ -24,6 +25,7 @@ import keras
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.files import read_json
+from mnistgen_tf.registry import FAMILIES
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
@@ -59,7 +61,10 @@ def _zoo_ddpm(zoo_cell, settings):
     """The zoo's trained DDPM as this study's cell: generator, run record, last history row, timing."""
     run = os.path.join(zoo_cell, RUN_DIR)
     info = read_json(os.path.join(run, "run.json"), "run record")
-    differs = sorted(k for k, v in settings.items() if info["config"].get(k) != v)
+    # What the cosine cell trains with: the study's settings over the family's defaults (the sampler's own
+    # options, steps and eta, do not change the training).
+    expected = {**dataclasses.asdict(FAMILIES["ddpm"].make_options()), **settings}
+    differs = sorted(k for k, v in expected.items() if k not in ("sample_steps", "eta") and info["config"].get(k) != v)
     if differs:
         raise MnistgenError(f"{zoo_cell} was trained with other settings than this study's ({', '.join(differs)})")
     with open(os.path.join(run, "history.csv"), newline="") as f:

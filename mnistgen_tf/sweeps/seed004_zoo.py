@@ -16,6 +16,7 @@ VAE > AE"; "sampling: Diffusion ≫ VQ-VAE > GAN > CVAE ≈ VAE ≈ AE") are rea
 against the seconds columns; its quality table against FID and score.
 """
 
+import hashlib
 import os
 import shutil
 import time
@@ -94,15 +95,17 @@ def timed_sample(generator, n, seed, parts_dir=None):
 
     With `parts_dir`, the images are drawn in parts of `PART` (part k from seed ``(seed, k)``), each saved
     there with its seconds as it finishes, so a sampling of hours that is cut off resumes at its last part.
+    Parts are named by a hash of the generator's weights: another model's parts are never taken up.
     """
     if parts_dir is None:
         started = time.perf_counter()
         images = sample(generator, n, seed=seed)
         return images, (time.perf_counter() - started) * 1000 / n
     ensure_dir(parts_dir)
+    weights = hashlib.sha256(b"".join(np.asarray(w).tobytes() for w in generator.get_weights())).hexdigest()[:12]
     images, seconds = [], 0.0
     for k, start in enumerate(range(0, n, PART)):
-        path = os.path.join(parts_dir, f"{generator.name}-n{n}-seed{seed}-part{k}.npz")
+        path = os.path.join(parts_dir, f"{generator.name}-{weights}-n{n}-seed{seed}-part{k}.npz")
         if not os.path.exists(path):
             started = time.perf_counter()
             part = sample(generator, min(PART, n - start), seed=(seed, k))
