@@ -56,6 +56,7 @@ SHARD_COUNT_ENV = "MNISTGEN_SHARD_COUNT"
 CELL_FILE = "cell.json"
 FIGURE_DATA = "figure_data.npz"
 RUN_DIR = "run"
+SAMPLE_PARTS = "sample_parts"  # a cell's saved parts of a long sampling, until the cell is finished
 KEEP_GENERATOR_BYTES = 5 * 2**20  # keep a finished cell's generator.keras when smaller than this
 
 
@@ -290,11 +291,13 @@ def _check_settings(experiment, record, cell, path):
 
 
 def _clean_cell(folder):
-    """Drop what a finished cell no longer needs: checkpoints, big generators, stray temporaries."""
+    """Drop what a finished cell no longer needs: checkpoints, big generators, sampling parts, stray
+    temporaries."""
     from mnistgen_tf.train import remove_checkpoints
 
     run = os.path.join(folder, RUN_DIR)
     remove_checkpoints(run)
+    shutil.rmtree(os.path.join(folder, SAMPLE_PARTS), ignore_errors=True)
     generator = os.path.join(run, "generator.keras")
     if os.path.exists(generator) and os.path.getsize(generator) >= KEEP_GENERATOR_BYTES:
         os.remove(generator)

@@ -390,3 +390,14 @@ def test_bad_shard_and_experiment_are_one_line_errors(tmp_path, monkeypatch):
     result = subprocess.run([sys.executable, "-m", "mnistgen_tf.cli", "sweep", "no_such_experiment"],
                             capture_output=True, text=True)
     assert_one_line_error(result, "invalid choice")
+
+
+def test_a_finished_cells_clean_up_drops_its_sampling_parts_and_keeps_its_record(tmp_path):
+    from mnistgen_tf.sweep import CELL_FILE, SAMPLE_PARTS, _clean_cell
+
+    (tmp_path / SAMPLE_PARTS).mkdir()
+    (tmp_path / SAMPLE_PARTS / "part0.npz").write_bytes(b"x")
+    (tmp_path / CELL_FILE).write_text("{}")
+    _clean_cell(str(tmp_path))
+    assert not (tmp_path / SAMPLE_PARTS).exists() and (tmp_path / CELL_FILE).exists()
+    _clean_cell(str(tmp_path))  # nothing left to drop: no error

@@ -18,7 +18,6 @@ only (checked against the zoo run's config).
 import csv
 import dataclasses
 import os
-import shutil
 
 import keras
 
@@ -30,8 +29,8 @@ from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
 from mnistgen_tf.sampling import load_generator
-from mnistgen_tf.sweep import CELL_FILE, RUN_DIR, Column, Experiment, Profile, train_cell
-from mnistgen_tf.sweeps.seed004_zoo import SAMPLE_PARTS, timed_sample
+from mnistgen_tf.sweep import CELL_FILE, RUN_DIR, SAMPLE_PARTS, Column, Experiment, Profile, train_cell
+from mnistgen_tf.sweeps.seed004_zoo import timed_sample
 
 NAME = "seed004_ddpm"
 # (name, steps, eta): the samplers every cell is scored with.
@@ -70,7 +69,8 @@ def _zoo_ddpm(zoo_cell, settings):
     with open(os.path.join(run, "history.csv"), newline="") as f:
         last = list(csv.DictReader(f))[-1]
     timing = read_json(os.path.join(zoo_cell, CELL_FILE), "cell record")["timing"]
-    return load_generator(os.path.join(run, "generator.keras")), info, {k: float(last[k]) for k in ("loss", "val_loss")}, timing
+    last = {k: float(last[k]) for k in ("loss", "val_loss")}
+    return load_generator(os.path.join(run, "generator.keras")), info, last, timing
 
 
 def run_ddpm_cell(cell_dir, settings, verbose, used):
@@ -97,7 +97,6 @@ def run_ddpm_cell(cell_dir, settings, verbose, used):
     record = {"metrics": metrics, "extractor": classifier.name, "eval_samples": n, "epochs": info["config"]["epochs"],
               "train_images": info["train_images"], "parameters": info["parameters"], "final_loss": last["loss"],
               "final_val_loss": last["val_loss"], "timing": timing}
-    shutil.rmtree(parts)
     keras.backend.clear_session()
     return record, arrays
 

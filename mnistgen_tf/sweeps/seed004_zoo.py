@@ -18,7 +18,6 @@ against the seconds columns; its quality table against FID and score.
 
 import hashlib
 import os
-import shutil
 import time
 
 import keras
@@ -31,7 +30,7 @@ from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
 from mnistgen_tf.sampling import sample
-from mnistgen_tf.sweep import Column, Experiment, Profile, train_cell
+from mnistgen_tf.sweep import SAMPLE_PARTS, Column, Experiment, Profile, train_cell
 
 NAME = "seed004_zoo"
 CODE = 16  # code size of every autoencoder-type model
@@ -86,7 +85,6 @@ def _reconstruction_metrics(family, trainer, x, labels):
     return {}
 
 
-SAMPLE_PARTS = "sample_parts"  # a cell's finished parts of a long sampling (gitignored, removed when the cell is)
 PART = 1000  # images per part
 
 
@@ -156,8 +154,6 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
         "timing": cell.timing,
     })
     arrays = {"samples": to_uint8(images[:100])}
-    if parts:
-        shutil.rmtree(parts)
     keras.backend.clear_session()
     return record, arrays
 
@@ -219,7 +215,8 @@ EXPERIMENT = Experiment(
         "real: as many real training images against the same reference (the floor of FID at that size). "
         "Rarest class share: the smallest fraction of samples read as one digit (0.1 when even).",
         "s / epoch: the cell's last training session; s / 1,000 samples: drawing the evaluation samples in "
-        "batches of 500, compilation included (the DDPM's in resumable parts of 1,000, summed); both on a shared 2-core CPU beside other jobs, so read ratios "
+        "batches of 500, compilation included (the DDPM's in resumable parts of 1,000, summed); both on a "
+        "shared 2-core CPU beside other jobs, so read ratios "
         "of an order of magnitude, not small differences (`timing.csv`).",
         "VQ-VAE: 7x7 grid of codes from a codebook of 64 vectors of 16, PixelCNN prior; perplexity: exp of the "
         "entropy of the codes' use over the test images' grids (64 if all equally used); dead: never used.",
