@@ -2,6 +2,7 @@
 
 import argparse
 import dataclasses
+import math
 import os
 import sys
 
@@ -32,6 +33,16 @@ def _positive(text):
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
     if value <= 0:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _temperature(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"temperature must be a positive number, got {text!r}") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"temperature must be a positive number, got {text}")
     return value
 
 
@@ -131,7 +142,7 @@ def _sample(args):
 
     _check_output(args.out)
     generator = load_generator(args.generator)
-    images = sample(generator, args.n, args.digit, args.seed)
+    images = sample(generator, args.n, args.digit, args.seed, temperature=args.temperature)
     if args.out.endswith(".npy"):
         write_array(args.out, images)
     else:
@@ -357,6 +368,9 @@ def build_parser():
     p.add_argument("-n", type=_positive, default=100, help="number of images (default 100)")
     p.add_argument("--digit", type=_digit, help="digit 0-9 for a conditional generator")
     p.add_argument("--seed", type=_seed, default=0)
+    p.add_argument("--temperature", type=_temperature, default=1.0, metavar="T",
+                   help="scale of the noise z, drawn from N(0, T² I) (default 1, the prior); below 1 trades "
+                        "variety for fidelity: see results/seed004_temperature/")
     p.add_argument("--out", required=True, metavar="FILE", help="FILE.png (grid) or FILE.npy (array n×H×W×C)")
     p.set_defaults(run=_sample)
 
