@@ -16,14 +16,14 @@ from mnistgen_tf import data
 from mnistgen_tf.assets.train_classifiers import build_classifier
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.evaluate import to_uint8
-from mnistgen_tf.sampling import is_conditional, sample
+from mnistgen_tf.sampling import cycled_digits, is_conditional, sample
 
 
 def generated_examples(generator, n, seed=0):
     """`n` images of a conditional generator (uint8) and the digits asked for: 0-9 in turn."""
     if not is_conditional(generator):
         raise MnistgenError("augmentation needs a conditional generator: its images need labels")
-    labels = np.arange(n, dtype=np.int32) % 10
+    labels = cycled_digits(n)
     return to_uint8(sample(generator, n, digits=labels, seed=seed)), labels
 
 

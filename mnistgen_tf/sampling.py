@@ -9,6 +9,7 @@ whose sampling is a loop (a reverse diffusion chain, an autoregressive
 prior) runs the loop inside the model, so it is sampled like any other.
 """
 
+import math
 import os
 
 import keras
@@ -18,6 +19,7 @@ from mnistgen_tf import data
 from mnistgen_tf.errors import MnistgenError
 
 INPUT_NAMES = ("z", "label")
+MAX_TEMPERATURE = 10.0  # noise ten times the prior's scale is far outside anything a decoder was trained on
 
 
 def load_generator(path):
@@ -58,6 +60,23 @@ def is_conditional(generator):
     return any(t.name == "label" for t in generator.inputs)
 
 
+def cycled_digits(n):
+    """The digits 0-9 in turn, `n` of them: what a conditional generator is asked for when no digit is given."""
+    return np.arange(n, dtype="int32") % 10
+
+
+def check_temperature(temperature):
+    """`temperature` as a float, or a one-line error unless it is a number in (0, MAX_TEMPERATURE]."""
+    try:
+        value = float(temperature)
+    except (TypeError, ValueError):
+        value = math.nan
+    if isinstance(temperature, bool) or not 0 < value <= MAX_TEMPERATURE:  # nan fails the comparison too
+        raise MnistgenError(f"the temperature must be a number above 0 and at most {MAX_TEMPERATURE:g}, "
+                            f"got {temperature!r}")
+    return value
+
+
 def generator_inputs(generator, n, digits=None, seed=None, temperature=1.0):
     """Noise and labels for `n` images; `digits` is one int or a sequence of n.
 
@@ -69,8 +88,7 @@ def generator_inputs(generator, n, digits=None, seed=None, temperature=1.0):
     """
     if n <= 0:
         raise MnistgenError(f"the number of images must be positive, got {n}")
-    if not (np.isfinite(temperature) and temperature > 0):
-        raise MnistgenError(f"the temperature must be a positive number, got {temperature}")
+    temperature = check_temperature(temperature)
     if digits is not None and not np.issubdtype(np.asarray(digits).dtype, np.integer):
         raise MnistgenError(f"digits must be integers 0-9, got {digits!r}")
     rng = np.random.default_rng(seed)
@@ -79,7 +97,7 @@ def generator_inputs(generator, n, digits=None, seed=None, temperature=1.0):
         if tensor.name == "z":
             inputs["z"] = (temperature * rng.standard_normal((n, *tensor.shape[1:]))).astype("float32")
         elif digits is None:  # a conditional generator with no digit asked: cycle 0-9
-            inputs["label"] = np.arange(n, dtype="int32") % 10
+            inputs["label"] = cycled_digits(n)
         else:
             inputs["label"] = np.broadcast_to(np.asarray(digits, dtype="int32"), (n,)).copy()
     if digits is not None:

@@ -58,14 +58,20 @@ def test_sample_png_and_npy(runs, tmp_path):
                       "--out", tmp_path / "c.npy")
     assert cooler.returncode == 0, cooler.stderr[-1500:]
     assert not np.allclose(images, np.load(tmp_path / "c.npy"), atol=1e-3)  # the noise was scaled
+    images_at_one = mnistgen("sample", uncond / "generator.keras", "-n", 5, "--seed", 3, "--temperature", "1.0",
+                             "--out", tmp_path / "d.npy")
+    assert images_at_one.returncode == 0
+    np.testing.assert_array_equal(images, np.load(tmp_path / "d.npy"))  # 1 is the default, the prior
 
 
 @pytest.mark.parametrize("args, fragment", [
     (["-n", "4", "--digit", "11"], "outside 0-9"),
     (["-n", "4", "--digit", "x"], "integer 0-9"),
     (["-n", "0"], "positive integer"),
-    (["-n", "4", "--temperature", "0"], "temperature must be a positive number"),
-    (["-n", "4", "--temperature", "warm"], "temperature must be a positive number"),
+    (["-n", "4", "--temperature", "0"], "temperature must be a number above 0"),
+    (["-n", "4", "--temperature", "warm"], "temperature must be a number above 0"),
+    (["-n", "4", "--temperature", "nan"], "temperature must be a number above 0"),
+    (["-n", "4", "--temperature", "1e39"], "at most 10"),
     (["-n", "4", "--out-of-place"], "unrecognized"),
 ])
 def test_sample_bad_arguments(args, fragment, tmp_path):

@@ -7,8 +7,8 @@ Drawing z ~ N(0, t² I) with t < 1 keeps codes nearer the centre, as Glow's
 temperature and BigGAN's truncation do, and pays in variety.  Per cell, the
 same 10,000 samples (digits cycling 0-9, the zoo's sampling seed, so t = 1
 repeats the zoo's evaluation) scored by label accuracy (and by digit), FID,
-classifier score, and the spread of the samples of each digit against as
-many real ones of it.
+classifier score, and the spread of the samples of each digit against that
+of the test images of it.
 """
 
 import keras
@@ -19,7 +19,7 @@ from mnistgen_tf.evaluate import to_uint8
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
-from mnistgen_tf.sampling import load_generator, sample
+from mnistgen_tf.sampling import cycled_digits, load_generator, sample
 from mnistgen_tf.sweep import Column, Experiment, Profile
 from mnistgen_tf.sweeps.thesis_fidelity import sample_spread
 
@@ -43,7 +43,7 @@ def run_temperature_cell(cell_dir, settings, verbose, used):
     generator = load_generator(f"{used['cvae']}/run/generator.keras")
     n = settings["eval_samples"]
     images = sample(generator, n, seed=settings["seed"], temperature=settings["temperature"])
-    asked = np.arange(n) % len(DIGITS)  # what `sample` asks a conditional generator for without --digit
+    asked = cycled_digits(n)  # what `sample` asks a conditional generator for when given no digit
     classifier = ClassifierFeatures("mnist")
     distance, _, reference = real_baseline("mnist", classifier, n, "test")
     read = classifier.classify(images)

@@ -29,7 +29,7 @@ from mnistgen_tf.files import ensure_dir, write_arrays
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
-from mnistgen_tf.sampling import sample
+from mnistgen_tf.sampling import cycled_digits, sample
 from mnistgen_tf.sweep import SAMPLE_PARTS, Column, Experiment, Profile, train_cell
 
 NAME = "seed004_zoo"
@@ -136,7 +136,7 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
                "sampling_seconds_per_1000": seconds, "train_seconds_per_epoch": cell.timing["seconds_per_epoch"]}
     record = {"class_histogram": np.bincount(labels, minlength=10).tolist()}
     if options.get("conditional"):  # samples cycle through the digits 0-9
-        asked = np.arange(n) % 10
+        asked = cycled_digits(n)
         metrics["label_accuracy"] = float(np.mean(labels == asked))
         record["label_accuracy_per_digit"] = [float(np.mean(labels[asked == d] == d)) for d in range(10)]
     test_images, test_labels = data.load("mnist", "test")
