@@ -30,7 +30,7 @@ from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
 from mnistgen_tf.sampling import load_generator
 from mnistgen_tf.sweep import CELL_FILE, RUN_DIR, SAMPLE_PARTS, Column, Experiment, Profile, train_cell
-from mnistgen_tf.sweeps.seed004_zoo import timed_sample
+from mnistgen_tf.sweeps.seed004_zoo import DDPM_EPOCHS, timed_sample
 
 NAME = "seed004_ddpm"
 # (name, steps, eta): the samplers every cell is scored with.
@@ -40,7 +40,7 @@ SAMPLERS = (("ddim10", 10, 0.0), ("ddim20", 20, 0.0), ("ddim50", 50, 0.0), ("ddi
 ZOO_CELL = ("seed004_zoo", "ddpm_seed0")  # the linear schedule's DDPM
 
 FULL = Profile(
-    settings={"dataset": "mnist", "schedule": "linear", "timesteps": 1000, "base_channels": 32, "epochs": 12,
+    settings={"dataset": "mnist", "schedule": "linear", "timesteps": 1000, "base_channels": 32, "epochs": DDPM_EPOCHS,
               "subset": None, "seed": 0, "eval_samples": 500},
     grids=({"schedule": ("linear", "cosine")},),
 )
