@@ -51,8 +51,8 @@ SMALL = {
     "gan": {"latent_dim": 8, "batch_size": 50}, "vqvae": {"num_embeddings": 8, "embedding_dim": 4, "prior_filters": 8},
     "ddpm": {"timesteps": 20, "base_channels": 8, "sample_steps": 4},
 }
-# 12 epochs left the DDPM's samples speckled (FID 14.39 with 50 DDIM steps, its loss still falling); the
-# weight average after 12 epochs sampled no better (FID about 16 on its first 4,000 DDIM-50 samples).
+# 12 epochs left the DDPM's samples speckled (FID 14.39 with 50 DDIM steps, its loss still falling), and
+# its weight average after 12 epochs sampled no better.
 DDPM_EPOCHS = 40
 FULL = Profile(
     settings={"model": "ae", "epochs": 10, "subset": None, "seed": 0, "eval_samples": 10_000, "chain_samples": 1000,
