@@ -1,10 +1,11 @@
 """The zoo's CVAE sampled at lower temperatures: label accuracy against variety.
 
 The seed asks the CVAE to draw the digit it is given; the zoo measures that
-as the label accuracy under `mnist-cnn` of samples with z ~ N(0, I).  Misread
-samples come from codes the encoder rarely produced (the prior's tails).
-Drawing z ~ N(0, t² I) with t < 1 keeps codes nearer the centre, as Glow's
-temperature and BigGAN's truncation do, and pays in variety.  Per cell, the
+as the label accuracy under `mnist-cnn` of samples with z ~ N(0, I).  Codes
+far out in the prior's tails are ones the encoder seldom produced, so the
+decoder is least trained on them; drawing z ~ N(0, t² I) with t < 1 keeps
+codes nearer the centre, as Glow's temperature and BigGAN's truncation do,
+and pays in variety.  Per cell, the
 same 10,000 samples (digits cycling 0-9, the zoo's sampling seed, so t = 1
 repeats the zoo's evaluation) scored by label accuracy (and by digit), FID,
 classifier score, and the spread of the samples of each digit against that

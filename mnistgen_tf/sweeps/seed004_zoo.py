@@ -57,8 +57,8 @@ DDPM_EPOCHS = 40
 FULL = Profile(
     settings={"model": "ae", "epochs": 10, "subset": None, "seed": 0, "eval_samples": 10_000, "chain_samples": 1000,
               "chain_steps": 1000, "small": False},
-    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 30), ("beta_vae", 10), ("vqvae", 20), ("ddpm", DDPM_EPOCHS),
-                                  ("gan", 20))},),
+    grids=({("model", "epochs"): (("ae", 10), ("vae", 10), ("cvae", 30), ("beta_vae", 10), ("vqvae", 20),
+                                  ("ddpm", DDPM_EPOCHS), ("gan", 20))},),
 )
 QUICK = Profile(
     settings={**FULL.settings, "epochs": 1, "subset": 300, "eval_samples": 300, "chain_samples": 20,
