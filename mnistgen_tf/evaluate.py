@@ -97,6 +97,12 @@ def sample_metrics(generator, extractor, reference, n, seed=0, batch_size=1000):
     return metrics
 
 
+def label_accuracy(read, asked):
+    """The share of samples whose read digit is the one asked, overall and for each digit 0-9."""
+    read, asked = np.asarray(read), np.asarray(asked)
+    return float(np.mean(read == asked)), [float(np.mean(read[asked == d] == d)) for d in range(10)]
+
+
 def figure_samples(generator, n=64, digit=9, seed=0):
     """`n` samples for the figures: of `digit` when the generator is conditional."""
     digits = digit if is_conditional(generator) else None

@@ -24,7 +24,7 @@ import keras
 import numpy as np
 
 from mnistgen_tf import data
-from mnistgen_tf.evaluate import to_uint8
+from mnistgen_tf.evaluate import label_accuracy, to_uint8
 from mnistgen_tf.files import ensure_dir, write_arrays
 from mnistgen_tf.metrics.features import ClassifierFeatures
 from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
@@ -139,9 +139,7 @@ def run_zoo_cell(cell_dir, settings, verbose=0):
                "sampling_seconds_per_1000": seconds, "train_seconds_per_epoch": cell.timing["seconds_per_epoch"]}
     record = {"class_histogram": np.bincount(labels, minlength=10).tolist()}
     if options.get("conditional"):  # samples cycle through the digits 0-9
-        asked = cycled_digits(n)
-        metrics["label_accuracy"] = float(np.mean(labels == asked))
-        record["label_accuracy_per_digit"] = [float(np.mean(labels[asked == d] == d)) for d in range(10)]
+        metrics["label_accuracy"], record["label_accuracy_per_digit"] = label_accuracy(labels, cycled_digits(n))
     test_images, test_labels = data.load("mnist", "test")
     metrics.update(_reconstruction_metrics(family, cell.trainer, data.to_float(test_images), test_labels))
     if family == "ddpm":  # the full chain, on fewer samples (it costs T network passes per image)
