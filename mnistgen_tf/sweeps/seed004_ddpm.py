@@ -30,7 +30,7 @@ from mnistgen_tf.metrics.fid import real_baseline, stats_of_images
 from mnistgen_tf.metrics.frechet import fid_from_stats
 from mnistgen_tf.sampling import load_generator
 from mnistgen_tf.sweep import CELL_FILE, RUN_DIR, SAMPLE_PARTS, Column, Experiment, Profile, train_cell
-from mnistgen_tf.sweeps.seed004_zoo import DDPM_EPOCHS, timed_sample
+from mnistgen_tf.sweeps.seed004_zoo import DDPM_EPOCHS, DDPM_LEARNING_RATE, timed_sample
 
 NAME = "seed004_ddpm"
 # (name, steps, eta): the samplers every cell is scored with.
@@ -41,7 +41,7 @@ ZOO_CELL = ("seed004_zoo", "ddpm_seed0")  # the linear schedule's DDPM
 
 FULL = Profile(
     settings={"dataset": "mnist", "schedule": "linear", "timesteps": 1000, "base_channels": 32, "epochs": DDPM_EPOCHS,
-              "subset": None, "seed": 0, "eval_samples": 500},
+              "learning_rate": DDPM_LEARNING_RATE, "subset": None, "seed": 0, "eval_samples": 500},
     grids=({"schedule": ("linear", "cosine")},),
 )
 QUICK = Profile(
