@@ -125,7 +125,10 @@ class Experiment:
     under the results, such as a committed training run); its ``run_cell``
     then takes a fourth argument, ``{key: that folder}``.  ``summary(results)
     -> (headers, rows)`` adds a table over the cells (e.g. means over seeds),
-    written as summary.csv and summary.md.
+    written as summary.csv and summary.md.  A finished cell drops its
+    checkpoints and a generator.keras over KEEP_GENERATOR_BYTES, unless
+    ``keeps_models``: then it keeps the selected trainer (run/best.keras) and
+    the generator, for runs too long to train again.
     """
 
     name: str
@@ -146,6 +149,7 @@ class Experiment:
     baseline: Optional[Callable] = None
     uses: Optional[Callable] = None
     summary: Optional[Callable] = None
+    keeps_models: bool = False
 
     def profile(self, quick=False):
         return self.profiles["quick" if quick else "full"]
@@ -290,16 +294,16 @@ def _check_settings(experiment, record, cell, path):
         raise MnistgenError(f"{path} was made with other settings ({diffs}); move it away or use another --results")
 
 
-def _clean_cell(folder):
-    """Drop what a finished cell no longer needs: checkpoints, big generators, sampling parts, stray
-    temporaries."""
-    from mnistgen_tf.train import remove_checkpoints
+def _clean_cell(folder, keeps_models=False):
+    """Drop what a finished cell no longer needs: checkpoints (but the selected trainer when it
+    `keeps_models`), big generators (idem), sampling parts, stray temporaries."""
+    from mnistgen_tf.train import BEST, remove_checkpoints
 
     run = os.path.join(folder, RUN_DIR)
-    remove_checkpoints(run)
+    remove_checkpoints(run, keep=(BEST,) if keeps_models else ())
     shutil.rmtree(os.path.join(folder, SAMPLE_PARTS), ignore_errors=True)
     generator = os.path.join(run, "generator.keras")
-    if os.path.exists(generator) and os.path.getsize(generator) >= KEEP_GENERATOR_BYTES:
+    if not keeps_models and os.path.exists(generator) and os.path.getsize(generator) >= KEEP_GENERATOR_BYTES:
         os.remove(generator)
     for base in (folder, run):
         if os.path.isdir(base):
@@ -381,7 +385,7 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
     if record is not None:
         _check_settings(experiment, record, cell, record_path)
         _check_sources(experiment, results_dir, quick, cell, record, record_path)
-        _clean_cell(folder)  # in case a run died between cell.json and the clean-up
+        _clean_cell(folder, experiment.keeps_models)  # in case a run died between cell.json and the clean-up
         say("finished before, skipped")
         return "skipped"
     if _copy_shared_cell(experiment, results_dir, quick, cell, folder):
@@ -398,7 +402,7 @@ def _run_one(experiment, results_dir, quick, cell, folder, shard_text, verbose, 
               "provenance": provenance.record()}
     write_arrays(os.path.join(folder, FIGURE_DATA), arrays)
     write_text(record_path, json.dumps(record, indent=2) + "\n")
-    _clean_cell(folder)
+    _clean_cell(folder, experiment.keeps_models)
     say(f"done in {record['wall_seconds']:.0f} s")
     return "ran"
 

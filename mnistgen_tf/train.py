@@ -199,10 +199,10 @@ def is_checkpoint(name):
     return name in (BEST, STATE) or _is_epoch_checkpoint(name)
 
 
-def remove_checkpoints(out_dir):
-    """Delete what only resuming needs from a finished run."""
+def remove_checkpoints(out_dir, keep=()):
+    """Delete what only resuming needs from a finished run, but the files named in `keep`."""
     for name in os.listdir(out_dir) if os.path.isdir(out_dir) else ():
-        if is_checkpoint(name):
+        if is_checkpoint(name) and name not in keep:
             os.remove(os.path.join(out_dir, name))
 
 

@@ -19,6 +19,8 @@ def paper_results(tmp_path_factory, mnist_available):
 
 
 def test_both_cells_measure_their_bounds_beside_the_papers(paper_results):
+    from mnistgen_tf.cli import main
+
     cells = paper_results / "draw_paper_mnist" / "cells"
     records = {p.parent.name: json.loads(p.read_text()) for p in cells.glob("*/cell.json")}
     assert sorted(records) == ["read0_write0", "read2_write5"]
@@ -33,6 +35,10 @@ def test_both_cells_measure_their_bounds_beside_the_papers(paper_results):
     # bfloat16 only where the benchmark measured it faster: the plain model, not the attention one.
     assert records["read0_write0"]["settings"]["precision"] == "mixed_bfloat16"
     assert records["read2_write5"]["settings"]["precision"] == "float32"
+    for name in records:  # kept for the likelihood to be measured again, e.g. with more samples
+        run = cells / name / "run"
+        assert sorted(p.name for p in run.glob("*.keras")) == ["best.keras", "generator.keras"]
+        assert main(["nll", str(run), "--k", "2", "--images", "10"]) == 0
     table = (paper_results / "draw_paper_mnist" / "table.md").read_text()
     assert "| read2_write5 | 2 | 5 | float32 |" in table and "80.97" in table and "paper (bound)" in table
 

@@ -8,7 +8,7 @@ import mnistgen_tf  # noqa: F401
 from mnistgen_tf import data
 from mnistgen_tf.cli import main
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.metrics.likelihood import likelihood_report, log_weights
+from mnistgen_tf.metrics.likelihood import in_float32, likelihood_report, log_weights
 from mnistgen_tf.models.draw import build_draw
 
 
@@ -53,6 +53,22 @@ def test_each_weight_is_log_p_x_given_z_plus_log_p_z_minus_log_q():
     expected = log_px + norm.logpdf(z).sum(axis=(1, 2)) - norm.logpdf(z, mu, sigma).sum(axis=(1, 2))
     np.testing.assert_allclose(terms["log_w"][:, 0], expected, rtol=1e-4)
     np.testing.assert_allclose(terms["reconstruction"], -log_px, rtol=1e-4)
+
+
+def test_a_bfloat16_draw_is_measured_by_a_float32_copy_of_its_weights():
+    model = build_draw(2, 3, 8, seed=0, read_n=2, write_n=3, precision="mixed_bfloat16")
+    copy = in_float32(model)
+    assert copy.get_layer("z_mean_0").compute_dtype == "float32" and in_float32(copy) is copy
+    for mine, theirs in zip(model.get_weights(), copy.get_weights(), strict=True):
+        np.testing.assert_array_equal(mine, theirs)
+    x, labels = _binary_digits(4)
+    eps = np.random.default_rng(5).standard_normal((4, 2, 3)).astype("float32")
+    batch = {"image": x, "label": labels, "noise": eps}
+    logits, exact = (np.asarray(m(batch)["logits"], "float32") for m in (model, copy))
+    assert not np.array_equal(logits, exact)  # the copy does not round to bfloat16 ...
+    np.testing.assert_allclose(logits, exact, atol=0.1)  # ... but is the same model
+    np.testing.assert_array_equal(log_weights(model, x, labels, k=2, seed=5)["log_w"],
+                                  log_weights(copy, x, labels, k=2, seed=5)["log_w"])
 
 
 def test_more_samples_give_a_tighter_bound_below_the_elbo():

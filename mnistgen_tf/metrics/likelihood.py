@@ -9,6 +9,9 @@ k = 1 is the ELBO.  For a conditional model every term is given the label,
 so the estimate is of −log p(x | y).  The weights of k are the first k of the largest k
 asked for, so the estimates for 1, 10, 100 samples are nested.  p(x|z) is a
 Bernoulli likelihood, so the images must be binary (`data.bernoulli_draw`).
+A DRAW trained in mixed_bfloat16 is measured with its (float32) weights in a
+float32 copy: a bfloat16 z lies on a grid, not drawn from the Gaussian q whose
+density the weights divide by, and the bound would not strictly hold.
 """
 
 import math
@@ -29,6 +32,7 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
     if not np.isin(images, (0.0, 1.0)).all():
         raise MnistgenError("the likelihood is Bernoulli: it needs binary images (train and evaluate with "
                             "--dynamic-binarization, or --binarize)")
+    trainer = in_float32(trainer)
     rng = np.random.default_rng(seed)
     parts = {"log_w": [], "reconstruction": [], "kl": []}
     for start in range(0, len(images), batch_size):
@@ -51,6 +55,17 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
                 parts["kl"].append(np.asarray(kl_divergence(mu, log_var)).sum(axis=1))
         parts["log_w"].append(np.stack(rows, axis=1))
     return {name: np.concatenate(arrays) for name, arrays in parts.items()}
+
+
+def in_float32(trainer):
+    """`trainer` itself when it computes in float32, else a float32 DRAW with its weights."""
+    from mnistgen_tf.models.draw import Draw
+
+    if trainer.precision == "float32":
+        return trainer
+    copy = Draw.from_config({**trainer.get_config(), "precision": "float32"})
+    copy.set_weights(trainer.get_weights())  # float32 already: mixed precision keeps its variables in float32
+    return copy
 
 
 def likelihood_report(trainer, images, labels, ks=(1, 10, 100), seed=0, batch_size=500):
