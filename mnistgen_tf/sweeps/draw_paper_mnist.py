@@ -207,10 +207,11 @@ EXPERIMENT = Experiment(
         "Binarization: training images drawn afresh every batch (each pixel 1 with probability its "
         "intensity), validation and test images one fixed draw. The paper used the static binarization of "
         "Salakhutdinov & Murray, not available here: its numbers and ours are on different binarizations.",
-        "Test -ELBO: all 10,000 test images, one posterior sample each; NLL k: -log of the mean of k "
-        "importance weights p(x|z)p(z)/q(z|x) over whole z sequences, in float32, on the test images "
-        "(the first {nll_images}; None: all) (an upper bound on -log p(x) in expectation, tighter as k grows). The paper's numbers are "
-        "variational bounds: compare them with the test -ELBO; NLL k=100 is the tighter estimate.",
+        "Test -ELBO: all 10,000 test images, one posterior sample each, in the precision the model trained "
+        "in; NLL k: -log of the mean of k importance weights p(x|z)p(z)/q(z|x) over whole z sequences, in "
+        "float32, on the first {nll_images} test images (None: all 10,000): an upper bound on -log p(x) in "
+        "expectation, tighter as k grows. The paper's numbers are variational bounds: compare them with "
+        "the test -ELBO; NLL k=100 is the tighter estimate.",
         "Training hours: the epochs' wall time summed over every session of the run, evaluations after "
         "each epoch included.",
     ),
