@@ -124,7 +124,8 @@ def training_images_per_s(args):
     ds = data.pipeline("images", x[:n], y[:n], args.batch_size).cache()
     # Only options other than the defaults are passed, so older revisions (--against) build too.
     options = {key: value for key, value in (("read_n", args.read_n), ("write_n", args.write_n),
-                                             ("precision", args.precision)) if value not in (0, "float32")}
+                                             ("precision", args.precision), ("shared_dense", args.shared_dense))
+               if value not in (0, "float32", False)}
     model = build_draw(args.timesteps, args.z_dim, args.units, conditional=args.conditional, seed=0, **options)
     model.compile(optimizer="adam", jit_compile=args.jit)
     model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # trace, compile, warm caches
@@ -157,7 +158,7 @@ def _measurement_args(args):
     """The options of one measurement, for a comparison's fresh processes (each adds its --precision)."""
     names = ("steps", "warmup_steps", "batch_size", "timesteps", "z_dim", "units", "read_n", "write_n")
     return ([f"--{name.replace('_', '-')}={getattr(args, name)}" for name in names]
-            + [f"--{flag}" for flag in ("conditional", "jit") if getattr(args, flag)])
+            + [f"--{flag.replace('_', '-')}" for flag in ("conditional", "jit", "shared_dense") if getattr(args, flag)])
 
 
 def compare(args):
@@ -193,6 +194,8 @@ def main():
     parser.add_argument("--conditional", action="store_true")
     parser.add_argument("--read-n", type=int, default=0, help="attention read N (default 0: none)")
     parser.add_argument("--write-n", type=int, default=0, help="attention write N (default 0: none)")
+    parser.add_argument("--shared-dense", action="store_true",
+                        help="one of each Dense layer for all steps, as the DRAW paper (draw_paper_mnist)")
     parser.add_argument("--precision", default="float32", choices=("float32", "mixed_bfloat16"))
     parser.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     parser.add_argument("--against", metavar="REV", help="compare with the DRAW at git revision REV")
@@ -215,7 +218,7 @@ def main():
     achieved = images_per_s * flops_per_image
     attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}{attention}, "
-          f"shared weights, {args.precision}, jit={args.jit}, "
+          f"shared weights{' and Dense layers' if args.shared_dense else ''}, {args.precision}, jit={args.jit}, "
           f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
     print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
     print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")

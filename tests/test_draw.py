@@ -181,7 +181,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
         encoder = trainer.get_layer("encoder_lstm_0")
         assert trainer.cell == "{cell}" and type(getattr(encoder, "lstm", encoder)).__name__ == (
-            "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
+            "ThesisLSTMCell" if "{cell}" == "thesis" else "StepLSTMCell")
         assert trainer.read_n == trainer.write_n == generator.get_layer("writer").write_n == {attention}
         compute = "bfloat16" if "{precision}" == "mixed_bfloat16" else "float32"
         assert trainer.get_layer("z_mean_0").compute_dtype == compute
@@ -219,7 +219,7 @@ def test_encoder_step_equals_the_cell(kind):
     rng = np.random.default_rng(0)
     encoder.set_weights([rng.standard_normal(w.shape).astype("float32") * 0.3 for w in encoder.get_weights()])
     w_x = rng.standard_normal((5, 32)).astype("float32") * 0.3
-    cell = make_cell(kind, 8, "reference")
+    cell = keras.layers.LSTMCell(8) if kind == "keras" else make_cell(kind, 8, "reference")
     cell.build((None, 12))
     kernel, *others = encoder.lstm.get_weights()
     cell.set_weights([np.concatenate([w_x, kernel]), *others])
@@ -228,6 +228,47 @@ def test_encoder_step_equals_the_cell(kind):
     h_ours, c_ours = encoder([x @ w_x, rest], states=[h, c])
     np.testing.assert_allclose(h_ours, h_ref, atol=1e-5)
     np.testing.assert_allclose(c_ours, c_ref, atol=1e-5)
+
+
+def test_step_lstm_cell_is_kerass_lstm_cell():
+    from mnistgen_tf.layers.step_products import StepLSTMCell
+
+    ours, keras_cell = StepLSTMCell(8), keras.layers.LSTMCell(8)
+    for cell in (ours, keras_cell):
+        cell.build((None, 5))
+    rng = np.random.default_rng(0)
+    weights = [rng.standard_normal(w.shape).astype("float32") * 0.3 for w in ours.get_weights()]
+    ours.set_weights(weights)
+    keras_cell.set_weights(weights)
+    x, h, c = (rng.standard_normal((3, n)).astype("float32") for n in (5, 8, 8))
+    for a, b in zip(keras.tree.flatten(ours(x, [h, c])), keras.tree.flatten(keras_cell(x, [h, c]))):
+        np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+@pytest.mark.parametrize("options", [
+    {}, {"cell": "thesis"}, {"shared_weights": False}, {"conditional": True, "shared_dense": True},
+    {"read_n": 2, "write_n": 3, "shared_dense": True, "conditional": True}])
+def test_one_product_per_kernel_gives_autodiffs_gradients(options):
+    # The train step's gradients (each kernel's products over all steps stacked into one) are
+    # the gradients of plain autodiff, for every cell, sharing and attention.
+    import tensorflow as tf
+
+    from mnistgen_tf.layers.step_products import record_step_products
+
+    model = build_draw(4, 3, 16, seed=0, **options)
+    batch = _with_noise(_batch(), model)
+
+    def loss():
+        return model._step(batch, training=True)[0]
+
+    with tf.GradientTape() as tape:
+        plain = tape.gradient(loss(), model.trainable_weights)
+    with tf.GradientTape() as tape, record_step_products(tape) as products:
+        ours = products.gradients(loss(), model.trainable_weights)
+    recorded = {id(kernel) for kernel, _ in products.uses.values()}
+    assert {id(w) for w in model.trainable_weights if "kernel" in w.path and "image_gates" not in w.path} == recorded
+    for weight, a, b in zip(model.trainable_weights, plain, ours):
+        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-6, rtol=1e-4, err_msg=weight.path)
 
 
 def _thesis_cell(input_dim=12, units=8):

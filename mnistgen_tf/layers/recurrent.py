@@ -1,7 +1,9 @@
 """DRAW's recurrent pieces: the decoder that writes on the canvas, the LSTM cells, the encoder's step.
 
 Two cells (`make_cell`): Keras's `LSTMCell` (``"keras"``, the default) and
-the thesis's own LSTM (``"thesis"``, `ThesisLSTMCell`).
+the thesis's own LSTM (``"thesis"``, `ThesisLSTMCell`).  Every product with
+a kernel goes through `step_matmul`, so a DRAW train step can take each
+kernel's gradient in one product over all steps (`step_products`).
 """
 
 import math
@@ -10,6 +12,7 @@ import keras
 from keras import layers, ops
 
 from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveWrite
+from mnistgen_tf.layers.step_products import StepDense, StepLSTMCell, lstm_update, step_matmul
 
 NUM_CLASSES = 10
 CELLS = ("keras", "thesis")
@@ -50,11 +53,11 @@ class ThesisLSTMCell(layers.Layer):
 
     def output_of(self, c):
         """tanh(Dense(new_c)): the thesis's candidate h before the output gate."""
-        return ops.tanh(ops.matmul(c, self.output_kernel) + self.output_bias)
+        return ops.tanh(step_matmul(c, self.output_kernel) + self.output_bias)
 
     def call(self, inputs, states, training=False):
         _, c = states  # h is accepted and unused, as in the thesis
-        gates = ops.matmul(inputs, self.kernel) + ops.matmul(c, self.recurrent_kernel) + self.bias
+        gates = step_matmul(inputs, self.kernel) + step_matmul(c, self.recurrent_kernel) + self.bias
         i, f, g, o = ops.split(gates, 4, axis=-1)
         c = c * ops.sigmoid(f) + ops.sigmoid(i) * ops.tanh(g)
         h = self.output_of(c) * ops.sigmoid(o)
@@ -68,7 +71,7 @@ class ThesisLSTMCell(layers.Layer):
 def make_cell(kind, units, name, kernel_initializer="glorot_uniform", dtype=None):
     """An LSTM cell of `kind` (see `CELLS`); ``dtype`` a dtype policy (None: the global one)."""
     if kind == "keras":
-        return layers.LSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
+        return StepLSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     if kind == "thesis":
         return ThesisLSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     raise ValueError(f"cell must be one of {CELLS}, got {kind!r}")
@@ -122,11 +125,11 @@ class DrawWriter(layers.Layer):
         self.cells = [make_cell(cell, units, f"decoder_lstm_{t}", dtype=policy)
                       for t in range(1 if shared_weights else timesteps)]
         dense_steps = range(1 if shared_dense else timesteps)
-        self.latent_dense = [layers.Dense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in dense_steps]
+        self.latent_dense = [StepDense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in dense_steps]
         patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
-        self.write_dense = [layers.Dense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
+        self.write_dense = [StepDense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
         if write_n:
-            self.write_window = [layers.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
+            self.write_window = [StepDense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
                                  for t in dense_steps]
             self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write",
                                                   dtype="float32")  # windows in float32, as the read's
@@ -213,11 +216,13 @@ class EncoderLSTM(layers.Layer):
         h, c = states
         cell = self.lstm
         thesis = isinstance(cell, ThesisLSTMCell)  # its gates read c where Keras's read h
-        gates = (x_share + ops.matmul(rest, cell.kernel)
-                 + ops.matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
+        gates = (x_share + step_matmul(rest, cell.kernel)
+                 + step_matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
+        if not thesis:
+            return lstm_update(gates, c)[1]
         i, f, g, o = ops.split(gates, 4, axis=-1)
         c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        return [ops.sigmoid(o) * (cell.output_of(c) if thesis else ops.tanh(c)), c]
+        return [ops.sigmoid(o) * cell.output_of(c), c]
 
     def compute_output_shape(self, inputs_shape, states_shape):
         return [(inputs_shape[0][0], self.units)] * 2
