@@ -181,7 +181,7 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision
         assert type(trainer).__name__ == "Draw" and trainer.conditional and trainer.timesteps == 3
         encoder = trainer.get_layer("encoder_lstm_0")
         assert trainer.cell == "{cell}" and type(getattr(encoder, "lstm", encoder)).__name__ == (
-            "ThesisLSTMCell" if "{cell}" == "thesis" else "StepLSTMCell")
+            "ThesisLSTMCell" if "{cell}" == "thesis" else "LSTMCell")
         assert trainer.read_n == trainer.write_n == generator.get_layer("writer").write_n == {attention}
         compute = "bfloat16" if "{precision}" == "mixed_bfloat16" else "float32"
         assert trainer.get_layer("z_mean_0").compute_dtype == compute
@@ -231,9 +231,9 @@ def test_encoder_step_equals_the_cell(kind):
 
 
 def test_step_lstm_cell_is_kerass_lstm_cell():
-    from mnistgen_tf.layers.step_products import StepLSTMCell
+    from mnistgen_tf.layers import step_products
 
-    ours, keras_cell = StepLSTMCell(8), keras.layers.LSTMCell(8)
+    ours, keras_cell = step_products.LSTMCell(8), keras.layers.LSTMCell(8)
     for cell in (ours, keras_cell):
         cell.build((None, 5))
     rng = np.random.default_rng(0)
@@ -247,7 +247,8 @@ def test_step_lstm_cell_is_kerass_lstm_cell():
 
 @pytest.mark.parametrize("options", [
     {}, {"cell": "thesis"}, {"shared_weights": False}, {"conditional": True, "shared_dense": True},
-    {"read_n": 2, "write_n": 3, "shared_dense": True, "conditional": True}])
+    {"read_n": 2, "write_n": 3, "shared_dense": True, "conditional": True},
+    {"precision": "mixed_bfloat16", "shared_dense": True}])
 def test_one_product_per_kernel_gives_autodiffs_gradients(options):
     # The train step's gradients (each kernel's products over all steps stacked into one) are
     # the gradients of plain autodiff, for every cell, sharing and attention.
@@ -268,7 +269,11 @@ def test_one_product_per_kernel_gives_autodiffs_gradients(options):
     recorded = {id(kernel) for kernel, _ in products.uses.values()}
     assert {id(w) for w in model.trainable_weights if "kernel" in w.path and "image_gates" not in w.path} == recorded
     for weight, a, b in zip(model.trainable_weights, plain, ours):
-        np.testing.assert_allclose(np.asarray(b), np.asarray(a), atol=1e-6, rtol=1e-4, err_msg=weight.path)
+        a, b = np.asarray(a), np.asarray(b)
+        if model.precision == "float32":
+            np.testing.assert_allclose(b, a, atol=1e-6, rtol=1e-4, err_msg=weight.path)
+        else:  # bfloat16 products (8 significant bits) summed in another order
+            assert np.abs(b - a).max() <= 0.02 * np.abs(a).max(), weight.path
 
 
 def _thesis_cell(input_dim=12, units=8):

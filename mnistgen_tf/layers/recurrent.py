@@ -12,7 +12,8 @@ import keras
 from keras import layers, ops
 
 from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveWrite
-from mnistgen_tf.layers.step_products import StepDense, StepLSTMCell, lstm_update, step_matmul
+from mnistgen_tf.layers import step_products
+from mnistgen_tf.layers.step_products import lstm_update, step_matmul
 
 NUM_CLASSES = 10
 CELLS = ("keras", "thesis")
@@ -71,7 +72,7 @@ class ThesisLSTMCell(layers.Layer):
 def make_cell(kind, units, name, kernel_initializer="glorot_uniform", dtype=None):
     """An LSTM cell of `kind` (see `CELLS`); ``dtype`` a dtype policy (None: the global one)."""
     if kind == "keras":
-        return StepLSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
+        return step_products.LSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     if kind == "thesis":
         return ThesisLSTMCell(units, kernel_initializer=kernel_initializer, name=name, dtype=dtype)
     raise ValueError(f"cell must be one of {CELLS}, got {kind!r}")
@@ -125,11 +126,11 @@ class DrawWriter(layers.Layer):
         self.cells = [make_cell(cell, units, f"decoder_lstm_{t}", dtype=policy)
                       for t in range(1 if shared_weights else timesteps)]
         dense_steps = range(1 if shared_dense else timesteps)
-        self.latent_dense = [StepDense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in dense_steps]
+        self.latent_dense = [step_products.Dense(z_dim, name=f"latent_dense_{t}", dtype=policy) for t in dense_steps]
         patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
-        self.write_dense = [StepDense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
+        self.write_dense = [step_products.Dense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
         if write_n:
-            self.write_window = [StepDense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
+            self.write_window = [step_products.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
                                  for t in dense_steps]
             self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write",
                                                   dtype="float32")  # windows in float32, as the read's

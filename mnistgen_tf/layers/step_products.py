@@ -4,10 +4,10 @@ A kernel W shared by T steps gets the gradient ``Σ_t a_tᵀ g_t``, where
 ``a_t`` is what step t multiplied by W and ``g_t`` the gradient of the
 loss at the product ``y_t = a_t W``.  Autodiff computes it as T products
 of (in × batch) @ (batch × out) -- a batch of 100 is a short inner
-dimension, which runs this CPU's matmuls far below their rate -- and sums
-T full-size kernel gradients.  Stacking the steps gives the same sum as one
-product of (in × T·batch) @ (T·batch × out), and no T kernel-sized sums
-(the gains: ``results/benchmarks/draw_step_products.txt``).
+dimension, on which this CPU's matmuls run below their rate, most of all
+in bfloat16 -- and sums T kernel-sized gradients.  Stacking the steps gives
+the same sum as one product of (in × T·batch) @ (T·batch × out), and no
+sums (the gains: ``results/benchmarks/draw_step_products.txt``).
 
 The layers here multiply through `step_matmul`.  Outside
 `record_step_products` it is ``ops.matmul``.  Inside, it multiplies by a
@@ -84,9 +84,11 @@ def _add(a, b):
     return a if b is None else b if a is None else a + b
 
 
-@keras.saving.register_keras_serializable(package="mnistgen")
-class StepDense(layers.Dense):
-    """`keras.layers.Dense` whose product goes through `step_matmul` (same weights, same config)."""
+# The two classes keep Keras's class names: a saved model's weights are found by paths made from
+# its layers' class names, so files saved with Keras's Dense and LSTMCell load into these and back.
+@keras.saving.register_keras_serializable(package="mnistgen", name="StepDense")
+class Dense(layers.Dense):
+    """`keras.layers.Dense` whose product goes through `step_matmul` (same weights, config and math)."""
 
     def call(self, inputs, training=None):
         x = step_matmul(inputs, self.kernel)
@@ -95,13 +97,13 @@ class StepDense(layers.Dense):
         return x if self.activation is None else self.activation(x)
 
 
-@keras.saving.register_keras_serializable(package="mnistgen")
-class StepLSTMCell(layers.LSTMCell):
-    """`keras.layers.LSTMCell` (no dropout) whose products go through `step_matmul`; same weights, same math."""
+@keras.saving.register_keras_serializable(package="mnistgen", name="StepLSTMCell")
+class LSTMCell(layers.LSTMCell):
+    """`keras.layers.LSTMCell` (without dropout) whose products go through `step_matmul`; same weights and math."""
 
     def call(self, inputs, states, training=False):
         if self.dropout or self.recurrent_dropout:
-            raise ValueError("StepLSTMCell has no dropout")
+            raise ValueError("the step-products LSTMCell has no dropout")
         h, c = states
         gates = step_matmul(inputs, self.kernel) + step_matmul(h, self.recurrent_kernel)
         if self.use_bias:

@@ -30,7 +30,8 @@ from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveRead
 from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, make_cell, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
-from mnistgen_tf.layers.step_products import StepDense, record_step_products
+from mnistgen_tf.layers import step_products
+from mnistgen_tf.layers.step_products import record_step_products
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
 RECONSTRUCTIONS = ("bce", "mse")
@@ -266,9 +267,9 @@ def _unrolled_graph(writer, seed, read_n=0):
         encoders = [EncoderLSTM(units, encoder_input, writer.cell, name=f"encoder_lstm_{k}") for k in encoder_steps]
     sample_z = GaussianSample(seed, name="sample_z")
     dense_steps = range(1 if writer.shared_dense else timesteps)
-    z_means = [StepDense(z_dim, name=f"z_mean_{k}") for k in dense_steps]
-    z_log_vars = [StepDense(z_dim, name=f"z_log_var_{k}") for k in dense_steps]
-    read_window_dense = [StepDense(WINDOW_PARAMETERS, name=f"read_window_{k}")
+    z_means = [step_products.Dense(z_dim, name=f"z_mean_{k}") for k in dense_steps]
+    z_log_vars = [step_products.Dense(z_dim, name=f"z_log_var_{k}") for k in dense_steps]
+    read_window_dense = [step_products.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}")
                          for k in (dense_steps if read_n else ())]
 
     x = layers.Flatten(name="flatten")(image)
