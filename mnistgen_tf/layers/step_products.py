@@ -19,18 +19,29 @@ step that uses `StepProducts.gradients` may record: a plain
 """
 
 import contextlib
+import threading
 
 import keras
 from keras import layers, ops
 
-_recording = []  # the StepProducts of the forward pass being traced, if any
+_recording = threading.local()  # .stack: the StepProducts of the forward passes traced in this thread
+
+
+def _stack():
+    if not hasattr(_recording, "stack"):
+        _recording.stack = []
+    return _recording.stack
 
 
 def step_matmul(inputs, kernel):
-    """``inputs @ kernel`` (a Keras variable, autocast in a layer's call), recorded when recording."""
-    if not _recording:
+    """``inputs @ kernel`` (a Keras variable, autocast in a layer's call), recorded when recording.
+
+    Only a variable is recorded: the gradient of a computed kernel (a slice, a
+    LoRA sum) is autodiff's, through the tape.
+    """
+    if not _stack() or not isinstance(kernel, keras.Variable):
         return ops.matmul(inputs, kernel)
-    return _recording[-1].matmul(inputs, kernel)
+    return _stack()[-1].matmul(inputs, kernel)
 
 
 @contextlib.contextmanager
@@ -38,11 +49,11 @@ def record_step_products(tape):
     """Record the `step_matmul` products of the forward pass run in the block, which `tape` (a
     ``tf.GradientTape``) records; yields a `StepProducts`."""
     products = StepProducts(tape)
-    _recording.append(products)
+    _stack().append(products)
     try:
         yield products
     finally:
-        _recording.pop()
+        _stack().pop()
 
 
 class StepProducts:
@@ -68,8 +79,10 @@ class StepProducts:
         at_products = iter(grads[len(weights):])
         from_products = {}
         for key, (kernel, pairs) in self.uses.items():
-            a = ops.concatenate([a for a, _ in pairs], axis=0)
-            g = ops.concatenate([_zeros_if_none(next(at_products), y) for _, y in pairs], axis=0)
+            rows = kernel.shape[0]  # inputs of any rank: every row of every step is one row here
+            a = ops.concatenate([ops.reshape(a, (-1, rows)) for a, _ in pairs], axis=0)
+            g = ops.concatenate([ops.reshape(_zeros_if_none(next(at_products), y), (-1, kernel.shape[1]))
+                                 for _, y in pairs], axis=0)
             from_products[key] = ops.cast(ops.matmul(ops.transpose(a), g), kernel.dtype)
         # A recorded kernel gets no gradient through its recorded products (they stop it), so the
         # tape's is that of any other use: None when there is none.

@@ -47,11 +47,11 @@ FULL = Profile(
               "test_every_epoch": True, "epochs": 100, "batch_size": 100, "learning_rate": 1e-3, "subset": None,
               "xla": False, "seed": 0, "nll_images": None, "nll_k": 100},
     # bfloat16 where it wins: it trains the plain model 1.17x faster than float32 and the
-    # attention model only 1.01x (results/benchmarks/draw_precision.txt); draw_precision/
-    # measured its -ELBO within 0.02 nats of float32's after equal epochs.  With one product
-    # per kernel (layers/step_products.py) bf16 gains 1.11x with attention
-    # (results/benchmarks/draw_step_products.txt), but its -ELBO is checked only without
-    # attention, and the windows would come from a bfloat16 Dense: that cell stays float32.
+    # attention model only 1.01x (results/benchmarks/draw_precision.txt, per-step Dense layers);
+    # draw_precision/ measured its -ELBO within 0.02 nats of float32's after equal epochs.  With
+    # shared layers and one product per kernel (layers/step_products.py) bf16 gains 1.11x with
+    # attention (results/benchmarks/draw_step_products.txt), but its -ELBO is checked only
+    # without attention, and the windows would come from a bfloat16 Dense: that cell stays float32.
     grids=({("read_n", "write_n", "precision"): ((0, 0, "mixed_bfloat16"), (2, 5, "float32"))},),
     featured={"attention": {"read_n": 2, "write_n": 5}},
 )
