@@ -79,9 +79,9 @@ class StepProducts:
         at_products = iter(grads[len(weights):])
         from_products = {}
         for key, (kernel, pairs) in self.uses.items():
-            rows = kernel.shape[0]  # inputs of any rank: every row of every step is one row here
-            a = ops.concatenate([ops.reshape(a, (-1, rows)) for a, _ in pairs], axis=0)
-            g = ops.concatenate([ops.reshape(_zeros_if_none(next(at_products), y), (-1, kernel.shape[1]))
+            rows, columns = kernel.shape  # inputs of any rank: each of their rows, at every step, is a row here
+            a = ops.concatenate([ops.reshape(x, (-1, rows)) for x, _ in pairs], axis=0)
+            g = ops.concatenate([ops.reshape(_zeros_if_none(next(at_products), y), (-1, columns))
                                  for _, y in pairs], axis=0)
             from_products[key] = ops.cast(ops.matmul(ops.transpose(a), g), kernel.dtype)
         # A recorded kernel gets no gradient through its recorded products (they stop it), so the
