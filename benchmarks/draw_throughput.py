@@ -1,7 +1,8 @@
 """DRAW training throughput against the machine's matmul rate, square and at DRAW's own shapes.
 
 Trains the thesis configuration (T=16, z=16, LSTM 256, batch 100, shared
-weights; ``--read-n/--write-n`` add the DRAW paper's attention) for a fixed
+weights; ``--read-n/--write-n`` add the DRAW paper's attention, ``--shared-dense``
+its one Dense layer of each kind for all steps) for a fixed
 number of steps on MNIST and prints images/s and the achieved FLOP rate,
 divided by two references measured in the same run: the float32 matmul rate
 of 2048x2048 squares, and the rate of DRAW's own matmuls -- every kernel's
@@ -19,6 +20,7 @@ rounds each, and the medians, best rounds and ratios are printed (the
 machine's load then weighs on both alike).
 
     python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
+                                         [--shared-dense]
                                          [--against REV | --compare-precisions | --compare-xla] [--rounds 3]
 """
 
