@@ -13,7 +13,7 @@ from keras import layers, ops
 
 from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveWrite
 from mnistgen_tf.layers import step_products
-from mnistgen_tf.layers.step_products import lstm_update, step_matmul
+from mnistgen_tf.layers.step_products import step_matmul
 
 NUM_CLASSES = 10
 CELLS = ("keras", "thesis")
@@ -52,17 +52,16 @@ class ThesisLSTMCell(layers.Layer):
         self.output_bias = self.add_weight(shape=(u,), initializer="zeros", name="output_bias")
         self.built = True
 
-    def output_of(self, c):
-        """tanh(Dense(new_c)): the thesis's candidate h before the output gate."""
-        return ops.tanh(step_matmul(c, self.output_kernel) + self.output_bias)
+    def update(self, gates, c):
+        """``h, [h, c]`` from the summed gate inputs and the cell state: h = tanh(Dense(new_c)) · o."""
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = c * ops.sigmoid(f) + ops.sigmoid(i) * ops.tanh(g)
+        h = ops.tanh(step_matmul(c, self.output_kernel) + self.output_bias) * ops.sigmoid(o)
+        return h, [h, c]
 
     def call(self, inputs, states, training=False):
         _, c = states  # h is accepted and unused, as in the thesis
-        gates = step_matmul(inputs, self.kernel) + step_matmul(c, self.recurrent_kernel) + self.bias
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = c * ops.sigmoid(f) + ops.sigmoid(i) * ops.tanh(g)
-        h = self.output_of(c) * ops.sigmoid(o)
-        return h, [h, c]
+        return self.update(step_matmul(inputs, self.kernel) + step_matmul(c, self.recurrent_kernel) + self.bias, c)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -219,11 +218,7 @@ class EncoderLSTM(layers.Layer):
         thesis = isinstance(cell, ThesisLSTMCell)  # its gates read c where Keras's read h
         gates = (x_share + step_matmul(rest, cell.kernel)
                  + step_matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
-        if not thesis:
-            return lstm_update(gates, c)[1]
-        i, f, g, o = ops.split(gates, 4, axis=-1)
-        c = ops.sigmoid(f) * c + ops.sigmoid(i) * ops.tanh(g)
-        return [ops.sigmoid(o) * cell.output_of(c), c]
+        return cell.update(gates, c)[1]
 
     def compute_output_shape(self, inputs_shape, states_shape):
         return [(inputs_shape[0][0], self.units)] * 2

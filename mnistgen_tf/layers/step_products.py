@@ -121,12 +121,11 @@ class LSTMCell(layers.LSTMCell):
         gates = step_matmul(inputs, self.kernel) + step_matmul(h, self.recurrent_kernel)
         if self.use_bias:
             gates = gates + self.bias
-        return lstm_update(gates, c, self.recurrent_activation, self.activation)
+        return self.update(gates, c)
 
-
-def lstm_update(gates, c, recurrent_activation=ops.sigmoid, activation=ops.tanh):
-    """``h, [h, c]`` of a Keras-order (i, f, c̃, o) LSTM from its summed gate inputs and the cell state."""
-    i, f, g, o = ops.split(gates, 4, axis=-1)
-    c = recurrent_activation(f) * c + recurrent_activation(i) * activation(g)
-    h = recurrent_activation(o) * activation(c)
-    return h, [h, c]
+    def update(self, gates, c):
+        """``h, [h, c]`` from the summed gate inputs (Keras's order i, f, c̃, o) and the cell state."""
+        i, f, g, o = ops.split(gates, 4, axis=-1)
+        c = self.recurrent_activation(f) * c + self.recurrent_activation(i) * self.activation(g)
+        h = self.recurrent_activation(o) * self.activation(c)
+        return h, [h, c]

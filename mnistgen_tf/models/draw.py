@@ -31,7 +31,6 @@ from mnistgen_tf.layers.attention import WINDOW_PARAMETERS, AttentiveRead
 from mnistgen_tf.layers.recurrent import NUM_CLASSES, DrawWriter, EncoderLSTM, Zeros, glorot_share, make_cell, one_hot
 from mnistgen_tf.layers.sampling import GaussianSample
 from mnistgen_tf.layers import step_products
-from mnistgen_tf.layers.step_products import record_step_products
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
 RECONSTRUCTIONS = ("bce", "mse")
@@ -175,7 +174,7 @@ class Draw(keras.Model):
 
     def train_step(self, data):
         # Each shared kernel's gradient in one product over all T steps (`step_products`).
-        with tf.GradientTape() as tape, record_step_products(tape) as products:
+        with tf.GradientTape() as tape, step_products.record_step_products(tape) as products:
             terms = self._step(data, training=True)
         grads = products.gradients(terms[0], self.trainable_weights)
         self.optimizer.apply(grads, self.trainable_weights)
