@@ -38,9 +38,8 @@ PICTURES = 4  # test digits whose glimpses are kept
 SHOWN_STEPS = 16  # steps of the glimpse and samples-over-time figures, evenly spaced to the last
 
 # 100 epochs at most, the model chosen on the validation -ELBO.  Without XLA:
-# at this size the Functional DRAW runs almost as fast eagerly-compiled
-# (results/benchmarks/draw_functional_vs_subclassed.txt) and XLA's compile of
-# the 64-step graph takes over 9 minutes, paid again at every resume.
+# on one thread, as the two cells train side by side, XLA trains this
+# configuration 3.4x slower (results/benchmarks/draw_xla.txt).
 FULL = Profile(
     settings={"dataset": "mnist", "timesteps": 64, "z_dim": 100, "units": 256, "shared_weights": True,
               "shared_dense": True, "reconstruction": "bce", "loss_scaling": "elbo", "dynamic_binarization": True,
