@@ -46,6 +46,13 @@ from mnistgen_tf import data
 from mnistgen_tf.models.draw import NUM_CLASSES, build_draw
 
 
+def threads():
+    """TensorFlow's intra-op threads: set in this process, or by TF_NUM_INTRAOP_THREADS (which TF reads
+    itself without reporting it back), else all the machine's."""
+    return (tf.config.threading.get_intra_op_parallelism_threads() or os.environ.get("TF_NUM_INTRAOP_THREADS")
+            or "all")
+
+
 def kernel_shapes(timesteps, z_dim, units, pixels=784, conditional=False, read_n=0, write_n=0):
     """``{(in, out): uses per image}`` of every Dense and LSTM kernel in one forward pass (shared weights)."""
     c = NUM_CLASSES * conditional
@@ -221,7 +228,7 @@ def main():
     attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}{attention}, "
           f"shared weights{' and Dense layers' if args.shared_dense else ''}, {args.precision}, jit={args.jit}, "
-          f"{tf.config.threading.get_intra_op_parallelism_threads() or 'all'} threads")
+          f"{threads()} threads")
     print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
     print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")
     print(f"achieved:      {achieved / 1e9:10.1f} GFLOP/s")
