@@ -24,13 +24,12 @@ import threading
 import keras
 from keras import layers, ops
 
-_recording = threading.local()  # .stack: the StepProducts of the forward passes traced in this thread
+class _Recording(threading.local):
+    def __init__(self):  # run once in each thread that touches it
+        self.stack = []  # the StepProducts of the forward passes traced in this thread
 
 
-def _stack():
-    if not hasattr(_recording, "stack"):
-        _recording.stack = []
-    return _recording.stack
+_recording = _Recording()
 
 
 def step_matmul(inputs, kernel):
@@ -39,9 +38,9 @@ def step_matmul(inputs, kernel):
     Only a variable is recorded: the gradient of a computed kernel (a slice, a
     LoRA sum) is autodiff's, through the tape.
     """
-    if not _stack() or not isinstance(kernel, keras.Variable):
+    if not _recording.stack or not isinstance(kernel, keras.Variable):
         return ops.matmul(inputs, kernel)
-    return _stack()[-1].matmul(inputs, kernel)
+    return _recording.stack[-1].matmul(inputs, kernel)
 
 
 @contextlib.contextmanager
@@ -49,11 +48,11 @@ def record_step_products(tape):
     """Record the `step_matmul` products of the forward pass run in the block, which `tape` (a
     ``tf.GradientTape``) records; yields a `StepProducts`."""
     products = StepProducts(tape)
-    _stack().append(products)
+    _recording.stack.append(products)
     try:
         yield products
     finally:
-        _stack().pop()
+        _recording.stack.pop()
 
 
 class StepProducts:
