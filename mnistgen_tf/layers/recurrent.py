@@ -1,7 +1,9 @@
 """DRAW's recurrent pieces: the decoder that writes on the canvas, the LSTM cells, the encoder's step.
 
 Two cells (`make_cell`): Keras's `LSTMCell` (``"keras"``, the default) and
-the thesis's own LSTM (``"thesis"``, `ThesisLSTMCell`).  Every product with
+the thesis's own LSTM (``"thesis"``, `ThesisLSTMCell`); each names what its
+gates read beside x (``recurrent_input``: h for Keras's, c for the thesis's),
+so DRAW's encoder step drives either.  Every product with
 a kernel goes through `step_matmul`, so a DRAW train step can take each
 kernel's gradient in one product over all steps (`step_products`).
 """
@@ -59,9 +61,14 @@ class ThesisLSTMCell(layers.Layer):
         h = ops.tanh(step_matmul(c, self.output_kernel) + self.output_bias) * ops.sigmoid(o)
         return h, [h, c]
 
+    def recurrent_input(self, h, c):
+        """What the gates read beside x: the cell state c (h is accepted and unused, as in the thesis)."""
+        return c
+
     def call(self, inputs, states, training=False):
-        _, c = states  # h is accepted and unused, as in the thesis
-        return self.update(step_matmul(inputs, self.kernel) + step_matmul(c, self.recurrent_kernel) + self.bias, c)
+        h, c = states
+        gates = step_matmul(inputs, self.kernel) + step_matmul(self.recurrent_input(h, c), self.recurrent_kernel)
+        return self.update(gates + self.bias, c)
 
     def get_config(self):
         return {**super().get_config(), "units": self.units,
@@ -215,9 +222,8 @@ class EncoderLSTM(layers.Layer):
         x_share, rest = inputs
         h, c = states
         cell = self.lstm
-        thesis = isinstance(cell, ThesisLSTMCell)  # its gates read c where Keras's read h
         gates = (x_share + step_matmul(rest, cell.kernel)
-                 + step_matmul(c if thesis else h, cell.recurrent_kernel) + cell.bias)
+                 + step_matmul(cell.recurrent_input(h, c), cell.recurrent_kernel) + cell.bias)
         return cell.update(gates, c)[1]
 
     def compute_output_shape(self, inputs_shape, states_shape):

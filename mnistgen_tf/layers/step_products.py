@@ -117,10 +117,14 @@ class LSTMCell(layers.LSTMCell):
         if self.dropout or self.recurrent_dropout:
             raise ValueError("the step-products LSTMCell has no dropout")
         h, c = states
-        gates = step_matmul(inputs, self.kernel) + step_matmul(h, self.recurrent_kernel)
+        gates = step_matmul(inputs, self.kernel) + step_matmul(self.recurrent_input(h, c), self.recurrent_kernel)
         if self.use_bias:
             gates = gates + self.bias
         return self.update(gates, c)
+
+    def recurrent_input(self, h, c):
+        """What the gates read beside x: the previous output h."""
+        return h
 
     def update(self, gates, c):
         """``h, [h, c]`` from the summed gate inputs (Keras's order i, f, c̃, o) and the cell state."""
