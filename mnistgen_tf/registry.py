@@ -162,7 +162,9 @@ class DrawOptions(TrainingOptions):
                                            "epoch is still chosen on the validation split)")
     precision: str = option("float32", "mixed_bfloat16: compute in bfloat16 with float32 weights and loss",
                             choices=("float32", "mixed_bfloat16"))
-    xla: bool = option(True, "train without XLA compilation (DRAW: about 1.2x slower on CPU)", off_flag="--no-xla")
+    # Measured on CPU (results/benchmarks/draw_xla.txt); draw_paper_mnist trains without it.
+    xla: bool = option(True, "train without XLA compilation (on CPU, XLA trains the thesis's configuration 1.2x "
+                             "faster and the DRAW paper's, T 64 and z 100, 3.4x slower)", off_flag="--no-xla")
 
     def __post_init__(self):
         for name in ("read_n", "write_n"):
