@@ -24,8 +24,11 @@ import threading
 import keras
 from keras import layers, ops
 
+
 class _Recording(threading.local):
-    def __init__(self):  # run once in each thread that touches it
+    """Per-thread recording state; `__init__` runs once in each thread that touches it."""
+
+    def __init__(self):
         self.stack = []  # the StepProducts of the forward passes traced in this thread
 
 
