@@ -323,6 +323,9 @@ def epoch_order(n, seed, epoch):
     return np.random.default_rng([seed, epoch]).permutation(n).astype(np.int32)
 
 
+BINARIZATION_STREAM = 0x62696E  # "bin": the dynamic binarization's own random stream
+
+
 def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoch=0, binarize=False,
                       balanced=False, example_seed=None, dynamic_binarization=False):
     """Batches for epochs ``first_epoch .. epochs - 1``, each epoch in `epoch_order`.
@@ -347,8 +350,11 @@ def training_pipeline(kind, images, labels, batch_size, seed, epochs, first_epoc
     def batch(number, index):
         chosen = {name: tf.gather(array, index) for name, array in arrays.items()}
         if dynamic_binarization:
-            draw = tf.random.stateless_uniform(tf.shape(chosen["image"]),
-                                               seed=tf.stack([tf.constant(seed, tf.int64), number]))
+            # (seed, number) folded with a tag: unfolded it is also the key of the number-th draw of a
+            # keras.random.SeedGenerator(seed), DRAW's posterior noise, and would reuse its random bits.
+            key = tf.random.experimental.stateless_fold_in(tf.stack([tf.constant(seed, tf.int64), number]),
+                                                           BINARIZATION_STREAM)
+            draw = tf.random.stateless_uniform(tf.shape(chosen["image"]), seed=key)
             chosen["image"] = tf.cast(draw < chosen["image"], tf.float32)
         return PIPELINES[kind](chosen)
 

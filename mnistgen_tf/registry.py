@@ -160,6 +160,8 @@ class DrawOptions(TrainingOptions):
     test_every_epoch: bool = option(False, "evaluate the -ELBO in nats on the test split after every epoch "
                                            "(history column test_neg_elbo, the DRAW paper's curve; the saved "
                                            "epoch is still chosen on the validation split)")
+    clip_norm: float = option(0.0, "clip the gradient's global norm at this value before Adam steps (0: no "
+                                   "clipping; guards a long run against a spike's blowing it up)", minimum=0)
     precision: str = option("float32", "mixed_bfloat16: compute in bfloat16 with float32 weights and loss",
                             choices=("float32", "mixed_bfloat16"))
     # Measured on CPU (results/benchmarks/draw_xla.txt); draw_paper_mnist trains without it.
@@ -186,7 +188,8 @@ def _draw_trainer(options, image_shape):
                        image_shape=image_shape, seed=options.seed, cell=options.cell, read_n=options.read_n,
                        write_n=options.write_n, precision=options.precision, shared_dense=options.shared_dense)
     # XLA fuses DRAW's many small per-step ops.
-    model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), jit_compile=options.xla)
+    optimizer = keras.optimizers.Adam(options.learning_rate, global_clipnorm=options.clip_norm or None)
+    model.compile(optimizer=optimizer, jit_compile=options.xla)
     return model
 
 

@@ -93,7 +93,10 @@ class EpochRecord(keras.callbacks.Callback):
         seconds = time.perf_counter() - self.started
         logs = {key: float(value) for key, value in (logs or {}).items()}
         if not all(math.isfinite(value) for value in logs.values()):
-            return  # a diverged epoch (TerminateOnNaN stops the run) is not recorded
+            # A diverged epoch is not recorded, and the run stops there: TerminateOnNaN watches only the
+            # training loss, and epochs recorded after a gap would leave a history with a hole in it.
+            self.model.stop_training = True
+            return
         state = dict(self.state)
         value = logs.get(self.monitor) if self.monitor else None
         if value is not None and (state["best"] is None or value < state["best"]):
@@ -369,7 +372,7 @@ def _fit(family, opts, config, state, model, out_dir, train_split, val_split, te
     state = read_state(out_dir)
     if not _done(family, opts, state):
         raise MnistgenError(f"training in {out_dir} stopped after {state['epochs_done']} of {opts.epochs} "
-                            "epochs: the loss became NaN (diverged?)")
+                            "epochs: a loss became NaN or infinite (diverged?)")
     if monitor:
         if state["best"] is None:
             raise MnistgenError(f"training in {out_dir} produced no finite {monitor} (diverged?)")

@@ -29,6 +29,10 @@ def test_both_cells_measure_their_bounds_beside_the_papers(paper_results):
         # k = 1 is a one-sample -ELBO of 20 of the images the test -ELBO averages over.
         assert metrics["nll_k1"] == pytest.approx(metrics["test_neg_elbo"], rel=0.15)
         assert 0 < metrics["nll_k10"] < 784 * 0.7 and metrics["nll_images"] == 20  # below a coin flip per pixel
+        # The float32 -ELBO is the one-sample bound the k = 1 estimate is, on the same posterior draws.
+        assert metrics["test_neg_elbo_float32"] == pytest.approx(metrics["nll_k1"], rel=0.02)
+        assert 0 < metrics["test_kl"] < metrics["test_neg_elbo_float32"]
+        assert record["settings"]["clip_norm"] == 10.0
         assert record["epochs"] == 2 and record["train_hours"] > 0
         assert record["settings"]["dynamic_binarization"] and record["settings"]["shared_dense"]
     assert records["read0_write0"]["paper_bound"] == 87.40 and records["read2_write5"]["paper_bound"] == 80.97

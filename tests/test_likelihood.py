@@ -39,6 +39,17 @@ def test_dynamic_binarization_draws_afresh_each_epoch_and_resumes_exactly():
     assert np.mean(full) == pytest.approx(128 / 255, abs=0.01)
 
 
+def test_dynamic_binarization_draws_from_its_own_stream():
+    import tensorflow as tf
+
+    images = np.full((20, 28, 28), 128, "uint8")
+    ds = data.training_pipeline("images", images, np.arange(20) % 10, 10, 7, 1, dynamic_binarization=True)
+    for number, batch in enumerate(ds):
+        # (seed, n) keys the n-th draw of keras.random.SeedGenerator(seed): the posterior noise's stream.
+        noise_bits = tf.random.stateless_uniform(batch["image"].shape, seed=[7, number]).numpy() < 128 / 255
+        assert np.mean(batch["image"].numpy() == noise_bits) == pytest.approx(0.5, abs=0.02)  # unrelated
+
+
 def test_each_weight_is_log_p_x_given_z_plus_log_p_z_minus_log_q():
     model = build_draw(2, 3, 8, seed=0)
     x, labels = _binary_digits(4)

@@ -7,7 +7,7 @@ import pytest
 
 from mnistgen_tf import files, provenance
 from mnistgen_tf.errors import MnistgenError
-from mnistgen_tf.train import converged, read_state, train
+from mnistgen_tf.train import EpochRecord, converged, fresh_state, read_state, train
 
 TINY = dict(conditional=True, timesteps=2, z_dim=2, units=8, subset=300, batch_size=50, xla=False)
 
@@ -100,6 +100,18 @@ def test_converged_reads_the_spread_over_the_last_two_epochs():
     assert converged(history, "v", 0.5)  # 99 -> 98.7
     assert not converged(history, "v", 0)  # 0: off
     assert not converged([{"v": 1.0}, {"v": 5.0}, {"v": 1.2}], "v", 0.5)  # a spike between: not settled
+
+
+def test_a_non_finite_validation_loss_stops_the_run_and_is_not_recorded(tmp_path):
+    import keras
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    record = EpochRecord(str(tmp_path), "val_loss", fresh_state())
+    record.set_model(model)
+    record.on_epoch_begin(0)
+    record.on_epoch_end(0, {"loss": 1.0, "val_loss": float("nan")})  # TerminateOnNaN sees only the loss
+    assert model.stop_training  # no later epoch may be recorded after the gap
+    assert record.state == fresh_state() and not any(tmp_path.iterdir())
 
 
 def test_a_converging_run_stops_early_and_resumes_to_the_same_stop(straight_and_resumed, tmp_path):

@@ -102,7 +102,7 @@ def run_ddpm_cell(cell_dir, settings, verbose, used):
 
 
 COLUMNS = (
-    (Column("schedule", "settings.schedule"), Column("final val loss", "final_val_loss", ".4f"))
+    (Column("schedule", "settings.schedule"), Column("last epoch's val loss", "final_val_loss", ".4f"))
     + tuple(Column(f"{name}: FID", f"metrics.{name}_fid", ".2f") for name, _, _ in SAMPLERS)
     + (Column("real vs real ({eval_samples})", "metrics.fid_real_vs_real", ".2f"),)
     + tuple(Column(f"{name}: s / 1,000", f"metrics.{name}_seconds_per_1000", ".1f") for name, _, _ in SAMPLERS)
@@ -145,7 +145,11 @@ EXPERIMENT = Experiment(
         "from the same x_T seeds: ddimS = DDIM (eta 0) over S evenly spaced steps, ddpm1000 = Ho et al.'s "
         "chain (eta 1) over all steps. FID[mnist-cnn] against the test split; real vs real: as many training "
         "images against the same reference.",
-        "s / 1,000: sampling time on a shared 2-core CPU, compilation included (`timing.csv` names the machine).",
+        "Val loss: the ε-prediction MSE of the last epoch trained (the scores are the weights of the epoch with "
+        "the lowest one, `run/run.json`'s selected_epoch). Each schedule weighs the noise levels differently, so "
+        "the two cells' losses are not comparable: compare their FIDs.",
+        "s / 1,000: sampling time on a shared 2-core CPU, compilation included (`timing.csv` names the machine); "
+        "timed on the images drawn, scaled to 1,000.",
         "With few DDIM steps the first step's x̂_0 comes from nearly pure noise (ᾱ at the last step: about 4e-5 "
         "linear, 2e-9 cosine) and enters the next step with weight √ᾱ_prev, larger for cosine: read the "
         "10-step column with that in mind.",
