@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 import mnistgen_tf  # noqa: F401
-from mnistgen_tf.layers.attention import AttentiveRead, AttentiveWrite, filterbanks, read_glimpse, window_box
+from mnistgen_tf.layers.attention import AttentiveRead, AttentiveWrite, filterbanks, read_glimpses, window_box
 
 
 def _window(m=1, gx=0.0, gy=0.0, log_var=0.0, log_delta=0.0, log_gamma=0.0):
@@ -65,7 +65,7 @@ def test_rows_follow_gy_and_columns_gx(row, column):
     image[0, row, column] = 1.0
     window = _window(log_var=-10.0, log_delta=np.log(2 / 27), **_centred_on(row, column))  # δ = 1
     fx, fy, _ = filterbanks(window, (28, 28, 1), 3)
-    glimpse = np.asarray(read_glimpse(image, fx, fy))[0, :, :, 0]
+    glimpse = np.asarray(read_glimpses([image], fx, fy)[0])[0, :, :, 0]
     expected = np.zeros((3, 3))
     expected[1, 1] = 1.0
     np.testing.assert_allclose(glimpse, expected, atol=1e-6)
@@ -77,6 +77,23 @@ def test_colour_images_keep_their_channels():
     read = AttentiveRead(32, (32, 32, 3))([x, x, _window(2, log_var=-10.0)])
     np.testing.assert_allclose(np.asarray(read)[:, :32 * 32 * 3], x, atol=1e-6)
     assert AttentiveWrite(5, (32, 32, 3))([rng.normal(size=(2, 75)).astype("float32"), _window(2)]).shape == (2, 3072)
+
+
+@pytest.mark.parametrize("image_shape", [(28, 28, 1), (20, 28, 3)])
+def test_read_and_write_agree_with_numpy_products(image_shape):
+    # Distinct x and x̂, a non-square image and colour: the glimpses keep their order and channels.
+    rng = np.random.default_rng(5)
+    m, n, size = 3, 4, int(np.prod(image_shape))
+    x, x_hat = (rng.random((m, size)).astype("float32") for _ in range(2))
+    w, window = rng.normal(size=(m, n * n * image_shape[2])).astype("float32"), rng.normal(size=(m, 5)).astype("float32")
+    fx, fy, gamma = (np.asarray(f, np.float64) for f in filterbanks(window, image_shape, n))
+    images = [v.reshape(m, *image_shape) for v in (x, x_hat)]
+    expected = np.concatenate([np.einsum("mjb,mbac,mia->mjic", fy, v, fx).reshape(m, -1) for v in images], axis=1)
+    read = AttentiveRead(n, image_shape)([x, x_hat, window])
+    np.testing.assert_allclose(np.asarray(read), gamma * expected, rtol=1e-4, atol=1e-6)
+    patches = w.reshape(m, n, n, image_shape[2])
+    expected = np.einsum("mjb,mjic,mia->mbac", fy, patches, fx).reshape(m, -1) / gamma
+    np.testing.assert_allclose(np.asarray(AttentiveWrite(n, image_shape)([w, window])), expected, rtol=1e-4, atol=1e-6)
 
 
 def test_one_filter_per_side_is_refused():
