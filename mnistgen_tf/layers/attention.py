@@ -60,8 +60,8 @@ def window_box(window, image_shape, n):
     return gx - 1 - side / 2, gy - 1 - side / 2, side  # 1-based centres -> 0-based pixels
 
 
-# Read and write as two batched matmuls per channel plane: the three-operand einsums they replace
-# took about 2.5 times as long, forward and backward (results/benchmarks/draw_attention_products.txt).
+# Read and write as two batched matmuls per channel plane, not three-operand einsums: the paper's
+# attention model, without XLA, trains 1.09x faster so (results/benchmarks/draw_attention_products.txt).
 def read_glimpses(images, fx, fy):
     """``Fy x Fxᵀ`` per channel of each of `images` (each (m, B, A, C)) -> their glimpses (m, N, N, C).
 
