@@ -15,13 +15,15 @@ multiply-add, x 3 for forward + backward.
 
 With ``--against REV`` it compares this checkout's DRAW with the one at git
 revision REV instead, with ``--compare-precisions`` float32 with
-mixed_bfloat16, and with ``--compare-xla`` training with and without XLA: the two train in turn, in fresh processes, for ``--rounds``
-rounds each, and the medians, best rounds and ratios are printed (the
+mixed_bfloat16, with ``--compare-xla`` training with and without XLA, and with ``--compare-allocators``
+TensorFlow's two CPU allocators (``TF_CPU_ALLOCATOR_USE_BFC`` true, the kit's default, or false): the two
+train in turn, in fresh processes, for ``--rounds`` rounds each, and the medians, best rounds and ratios are printed (the
 machine's load then weighs on both alike).
 
     python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
                                          [--shared-dense]
-                                         [--against REV | --compare-precisions | --compare-xla] [--rounds 3]
+                                         [--against REV | --compare-precisions | --compare-xla | --compare-allocators]
+                                         [--rounds 3]
 """
 
 import argparse
@@ -44,6 +46,8 @@ import tensorflow as tf
 
 from mnistgen_tf import data
 from mnistgen_tf.models.draw import NUM_CLASSES, build_draw
+
+ALLOCATOR_ENV = "TF_CPU_ALLOCATOR_USE_BFC"
 
 
 def threads():
@@ -144,12 +148,13 @@ def training_images_per_s(args):
 
 
 def alternate(variants, rounds, own_args, reference):
-    """Run each ``(label, PYTHONPATH, extra args)`` variant in turn in fresh processes, `rounds` times;
-    print the medians, the best rounds and the ratio of each variant to the one labelled `reference`."""
-    rates = {label: [] for label, _, _ in variants}
+    """Run each ``(label, PYTHONPATH, extra args[, environment])`` variant in turn in fresh processes,
+    `rounds` times; print the medians, the best rounds and the ratio of each variant to the one labelled
+    `reference`."""
+    rates = {label: [] for label, *_ in variants}
     for _ in range(rounds):
-        for label, path, extra in variants:
-            env = {**os.environ, "PYTHONPATH": path}
+        for label, path, extra, *environment in variants:
+            env = {**os.environ, "PYTHONPATH": path, **(environment[0] if environment else {})}
             out = subprocess.run([sys.executable, __file__, "--json", *own_args, *extra], env=env, check=True,
                                  capture_output=True, text=True).stdout
             rates[label].append(json.loads(out.strip().splitlines()[-1])["images_per_s"])
@@ -172,9 +177,13 @@ def _measurement_args(args):
 
 def compare(args):
     """--against REV: this checkout against REV's DRAW; --compare-precisions: float32 against mixed_bfloat16;
-    --compare-xla: with and without XLA."""
+    --compare-xla: with and without XLA; --compare-allocators: TensorFlow's BFC CPU allocator against its default."""
     repo = str(pathlib.Path(__file__).resolve().parents[1])
     own_args = _measurement_args(args)
+    if args.compare_allocators:
+        same = ["--precision", args.precision]
+        return alternate([(f"bfc {flag}", repo, same, {ALLOCATOR_ENV: flag}) for flag in ("false", "true")],
+                         args.rounds, own_args, reference="bfc false")
     if args.compare_xla:
         own_args = [a for a in own_args if a != "--jit"]
         return alternate([("xla", repo, ["--jit", "--precision", args.precision]),
@@ -210,12 +219,14 @@ def main():
     parser.add_argument("--against", metavar="REV", help="compare with the DRAW at git revision REV")
     parser.add_argument("--compare-precisions", action="store_true", help="compare float32 with mixed_bfloat16")
     parser.add_argument("--compare-xla", action="store_true", help="compare training with and without XLA")
+    parser.add_argument("--compare-allocators", action="store_true",
+                        help=f"compare TensorFlow's CPU allocators (${ALLOCATOR_ENV} false and true)")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of each variant when comparing (default 3)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
     if args.json:  # first: a comparison's child must not start comparisons of its own
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
-    if args.against or args.compare_precisions or args.compare_xla:
+    if args.against or args.compare_precisions or args.compare_xla or args.compare_allocators:
         return compare(args)
     shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
                  read_n=args.read_n, write_n=args.write_n)

@@ -2,6 +2,8 @@
 
 import csv
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -105,3 +107,13 @@ def test_sample_bad_models_and_outputs(runs, tmp_path):
 def test_help_explains():
     result = mnistgen("train", "draw", "--help")
     assert result.returncode == 0 and "--conditional" in result.stdout and "--resume" in result.stdout
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "true"), ("false", "false")])
+def test_the_kit_chooses_the_bfc_cpu_allocator_unless_the_user_did(chosen, expected):
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPU_ALLOCATOR_USE_BFC"}
+    if chosen is not None:
+        env["TF_CPU_ALLOCATOR_USE_BFC"] = chosen
+    code = "import os, mnistgen_tf; print(os.environ['TF_CPU_ALLOCATOR_USE_BFC'])"
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == expected
