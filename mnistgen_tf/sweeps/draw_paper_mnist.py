@@ -73,6 +73,7 @@ def run_paper_cell(cell_dir, settings, verbose=0):
     options = {k: v for k, v in settings.items() if k not in EVALUATION}
     cell = train_cell("draw", cell_dir, options, verbose)
     trainer, config = cell.trainer, cell.config
+    attention = (config["read_n"], config["write_n"])  # the key of the paper's bound and the target
     images, labels = data.load(config["dataset"], "test")
     x = data.for_evaluation(images, config)  # the fixed binarization
     n = settings["nll_images"] or len(x)
@@ -101,8 +102,7 @@ def run_paper_cell(cell_dir, settings, verbose=0):
         "epochs": len(cell.history), "train_hours": cell.run_info.get("train_seconds_all_sessions", 0) / 3600,
         "train_images": cell.run_info["train_images"],
         "parameters": cell.run_info["parameters"], "timing": cell.timing,
-        "paper_bound": PAPER_BOUND.get((config["read_n"], config["write_n"])),
-        "target": TARGET.get((config["read_n"], config["write_n"])),
+        "paper_bound": PAPER_BOUND.get(attention), "target": TARGET.get(attention),
     }
     keras.backend.clear_session()
     return record, arrays
