@@ -209,6 +209,20 @@ def test_outputs_on_a_data_set_feed_the_latent_metrics():
     assert report.variance_law.shape == (3,) and 0 <= report.inactive_count <= 12
 
 
+@pytest.mark.parametrize("attention", [(0, 0), (2, 3)])
+def test_outputs_model_computes_only_its_outputs_and_the_same_values(attention):
+    read_n, write_n = attention
+    model = build_draw(3, 4, 16, seed=0, read_n=read_n, write_n=write_n)
+    batch = _batch(6)
+    noise = np.random.default_rng(1).standard_normal((6, 3, 4)).astype("float32")
+    lean = model.outputs_model(("logits", "z"))
+    out, whole = lean.predict_on_batch({**batch, "noise": noise}), model.predict_on_batch({**batch, "noise": noise})
+    assert sorted(out) == ["logits", "z"] and len(lean.weights) == len(model.weights)
+    for key in out:
+        np.testing.assert_allclose(out[key], whole[key], rtol=1e-5, atol=1e-5)
+    assert lean.predict_on_batch(batch)["z"].shape == (6, 3, 4)  # noise left out: drawn
+
+
 @pytest.mark.parametrize("kind", ["keras", "thesis"])
 def test_encoder_step_equals_the_cell(kind):
     # The image's share of the gates, computed apart, plus the encoder's step is one

@@ -33,6 +33,7 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
         raise MnistgenError("the likelihood is Bernoulli: it needs binary images (train and evaluate with "
                             "--dynamic-binarization, or --binarize)")
     trainer = in_float32(trainer)
+    model = trainer.outputs_model(("logits", "mu", "log_var", "z"))
     rng = np.random.default_rng(seed)
     parts = {"log_w": [], "reconstruction": [], "kl": []}
     for start in range(0, len(images), batch_size):
@@ -42,7 +43,7 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
         rows = []
         for i in range(k):
             eps = rng.standard_normal((len(x), trainer.timesteps, trainer.z_dim)).astype(np.float32)
-            out = trainer.predict_on_batch({**batch, "noise": eps})
+            out = model.predict_on_batch({**batch, "noise": eps})
             mu, log_var, z = (np.asarray(out[key], np.float64) for key in ("mu", "log_var", "z"))
             log_px = -np.asarray(bce_with_logits(target, np.asarray(out["logits"], np.float64))).sum(axis=1)
             log_pz = (-0.5 * z ** 2 - _HALF_LOG_2PI).sum(axis=(1, 2))

@@ -38,8 +38,16 @@ PRECISIONS = ("float32", "mixed_bfloat16")
 LOSS_SCALINGS = ("elbo", "thesis", "thesis_kl_mean")
 
 
+class _OptionalNoise(keras.Model):
+    """A Functional model of DRAW's graph that may be called without its optional ``"noise"`` input."""
+
+    def __call__(self, inputs, *args, **kwargs):
+        # Keras wants the key of an optional input even when absent.
+        return super().__call__({"noise": None, **inputs}, *args, **kwargs)
+
+
 @keras.saving.register_keras_serializable(package="mnistgen")
-class Draw(keras.Model):
+class Draw(_OptionalNoise):
     """The DRAW variational autoencoder (the trainer).
 
     Inputs are batches ``{"image": (n, H, W, C) floats in [0, 1],
@@ -125,25 +133,31 @@ class Draw(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name)
                          for name in ("loss", "reconstruction", "kl", "neg_elbo")}
 
-    def __call__(self, inputs, *args, **kwargs):
-        # "noise" is an optional input; Keras wants its key even when absent.
-        return super().__call__({"noise": None, **inputs}, *args, **kwargs)
+    def outputs_model(self, keys):
+        """This model's graph and weights computing only its outputs `keys`, to predict them alone.
+
+        ``predict`` on the whole model also computes and returns every step's
+        canvas, and with attention its windows (timed without them:
+        ``benchmarks/draw_likelihood.py``).
+        """
+        return _OptionalNoise(self.input, {key: self.output[key] for key in keys}, name=f"{self.name}_outputs")
 
     def outputs_on(self, images, labels=None, keys=("mu", "log_var"), batch_size=500):
         """`keys` of the model's outputs on a data set, as NumPy arrays.
 
         ``images`` are floats (n, H, W, C) in [0, 1]; ``labels`` are needed
         when conditional.  Batches run through the compiled predict function
-        and only the asked-for outputs are kept (all T canvases of 10,000
-        images would take half a gigabyte).
+        of `outputs_model`, so only the asked-for outputs are computed and kept
+        (all T canvases of 10,000 images would take half a gigabyte).
         """
         if labels is None:
             labels = np.zeros(len(images), "int32")
+        model = self.outputs_model(keys)
         parts = {key: [] for key in keys}
         for start in range(0, len(images), batch_size):
             batch = {"image": images[start:start + batch_size],
                      "label": np.asarray(labels[start:start + batch_size], "int32")}
-            outputs = self.predict_on_batch(batch)
+            outputs = model.predict_on_batch(batch)
             for key in keys:
                 parts[key].append(outputs[key])
         return {key: np.concatenate(arrays) for key, arrays in parts.items()}
