@@ -6,8 +6,8 @@ and reads four outputs: ``logits``, ``mu``, ``log_var``, ``z``.  The whole
 model also stacks every step's canvas (and, with attention, the windows).
 Each round times ``--batches`` predictions of batches of ``--batch-size``
 images with drawn noise, by the whole model and by
-``Draw.outputs_model`` of the four outputs, alternately in one process (the
-machine's load then weighs on both alike); the medians, best rounds and
+``Draw.outputs_model`` of the four outputs, alternately in one process, each
+first in every other round (the machine's load then weighs on both alike); the medians, best rounds and
 their ratio are printed, and the hours of k = 100 on 10,000 images at the
 lean median.  The weights are untrained: the time does not depend on them.
 
@@ -58,9 +58,9 @@ def main():
     variants = {"whole model": model.predict_on_batch,
                 "outputs_model": model.outputs_model(NLL_KEYS).predict_on_batch}
     times = {name: [] for name in variants}
-    for _ in range(args.rounds):
-        for name, predict in variants.items():
-            times[name].append(seconds_per_image(predict, batch, args.batches))
+    for round_ in range(args.rounds):
+        for name in list(variants)[::1 if round_ % 2 == 0 else -1]:  # each first in every other round
+            times[name].append(seconds_per_image(variants[name], batch, args.batches))
     attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units}{attention}, "
           f"{'shared Dense layers, ' if args.shared_dense else ''}batch {args.batch_size}, float32")

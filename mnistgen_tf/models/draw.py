@@ -137,19 +137,22 @@ class Draw(_OptionalNoise):
         """This model's graph and weights computing only its outputs `keys`, to predict them alone.
 
         ``predict`` on the whole model also computes and returns every step's
-        canvas, and with attention its windows: the NLL's predictions run 1.14x
-        (with attention) and 1.20x faster without them
-        (``results/benchmarks/draw_likelihood.txt``).
+        canvas, and with attention its windows; skipping them speeds the NLL's
+        predictions (``results/benchmarks/draw_likelihood.txt``).  The model
+        predicts with XLA or without, as this one was compiled.
         """
-        return _OptionalNoise(self.input, {key: self.output[key] for key in keys}, name=f"{self.name}_outputs")
+        model = _OptionalNoise(self.input, {key: self.output[key] for key in keys}, name=f"{self.name}_outputs")
+        model.jit_compile = self.jit_compile
+        return model
 
     def outputs_on(self, images, labels=None, keys=("mu", "log_var"), batch_size=500):
         """`keys` of the model's outputs on a data set, as NumPy arrays.
 
         ``images`` are floats (n, H, W, C) in [0, 1]; ``labels`` are needed
         when conditional.  Batches run through the compiled predict function
-        of `outputs_model`, so only the asked-for outputs are computed and kept
-        (all T canvases of 10,000 images would take half a gigabyte).
+        of an `outputs_model` (built and traced once per call), so only the
+        asked-for outputs are computed and kept (all T canvases of 10,000
+        images would take half a gigabyte).
         """
         if labels is None:
             labels = np.zeros(len(images), "int32")
