@@ -23,9 +23,8 @@ import numpy as np
 
 import mnistgen_tf  # noqa: F401
 
+from mnistgen_tf.metrics.likelihood import OUTPUTS
 from mnistgen_tf.models.draw import build_draw
-
-NLL_KEYS = ("logits", "mu", "log_var", "z")
 
 
 def seconds_per_image(predict, batch, batches):
@@ -56,7 +55,7 @@ def main():
              "label": np.zeros(args.batch_size, "int32"),
              "noise": rng.standard_normal((args.batch_size, args.timesteps, args.z_dim)).astype("float32")}
     variants = {"whole model": model.predict_on_batch,
-                "outputs_model": model.outputs_model(NLL_KEYS).predict_on_batch}
+                "outputs_model": model.outputs_model(OUTPUTS).predict_on_batch}
     times = {name: [] for name in variants}
     for round_ in range(args.rounds):
         for name in list(variants)[::1 if round_ % 2 == 0 else -1]:  # each first in every other round

@@ -23,6 +23,7 @@ from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.losses import bce_with_logits, kl_divergence
 
 _HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
+OUTPUTS = ("logits", "mu", "log_var", "z")  # the DRAW outputs the weights are computed from
 
 
 def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
@@ -33,7 +34,7 @@ def log_weights(trainer, images, labels, k, seed=0, batch_size=500):
         raise MnistgenError("the likelihood is Bernoulli: it needs binary images (train and evaluate with "
                             "--dynamic-binarization, or --binarize)")
     trainer = in_float32(trainer)
-    model = trainer.outputs_model(("logits", "mu", "log_var", "z"))
+    model = trainer.outputs_model(OUTPUTS)
     rng = np.random.default_rng(seed)
     parts = {"log_w": [], "reconstruction": [], "kl": []}
     for start in range(0, len(images), batch_size):
