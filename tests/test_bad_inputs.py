@@ -68,7 +68,7 @@ def _option_cases(family):
     for field in dataclasses.fields(family.options):
         flag = "--" + field.name.replace("_", "-")
         if field.name == "dataset" and "cifar10" in field.metadata["choices"]:
-            cases.append((["--dataset", "cifar10"], "could not load cifar10"))  # offline: not downloadable
+            cases.append((["--dataset", "cifar10"], "could not load cifar10"))  # made unreachable below
         meta = field.metadata
         if meta["choices"]:
             cases.append(([flag, "bogus"], "invalid choice"))
@@ -80,12 +80,20 @@ def _option_cases(family):
     return cases
 
 
+def _offline():
+    raise OSError("network unreachable")
+
+
 TRAIN_CASES = [(name, args, fragment) for name, family in FAMILIES.items() for args, fragment in _option_cases(family)]
 
 
 @pytest.mark.parametrize("family,args,fragment", TRAIN_CASES,
                          ids=[f"{f}:{' '.join(map(str, a))}" for f, a, _ in TRAIN_CASES])
-def test_train_refuses_bad_options_and_writes_nothing(family, args, fragment, tmp_path, capsys, mnist_available):
+def test_train_refuses_bad_options_and_writes_nothing(family, args, fragment, tmp_path, capsys, monkeypatch,
+                                                      mnist_available):
+    # CIFAR-10 unreachable whatever this machine has: no prepared copy, no download.
+    monkeypatch.setenv("TFDS_DATA_DIR", str(tmp_path / "tfds"))
+    monkeypatch.setattr(keras.datasets.cifar10, "load_data", _offline)
     refused(["train", family, "--out", tmp_path / "run", *args], fragment, tmp_path, capsys)
     assert not (tmp_path / "run").exists()
 

@@ -116,7 +116,16 @@ def test_nll_command_reports_and_writes_json(binarized_run, tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "one fixed Bernoulli draw" in printed and "k=5" in printed
     report = json.loads(out.read_text())
-    assert report["images"] == 50 and report["nll_nats"]["5"] <= report["nll_nats"]["1"] + 1.0
+    # The command measures the run's trainer on the first 50 test images, fixed binarization, seed 0.
+    from mnistgen_tf.train import load_trainer, read_config
+
+    trainer, _ = load_trainer(str(binarized_run))
+    images, labels = data.load("mnist", "test")
+    direct = likelihood_report(trainer, data.for_evaluation(images[:50], read_config(str(binarized_run))), labels[:50],
+                               [1, 5], 0)
+    assert report["images"] == 50 and report["neg_elbo_nats"] == pytest.approx(direct["neg_elbo_nats"], rel=1e-6)
+    assert [report["nll_nats"][k] for k in ("1", "5")] == pytest.approx([direct["nll_nats"][k] for k in (1, 5)],
+                                                                          rel=1e-6)
 
 
 @pytest.mark.parametrize("args, fragment", [

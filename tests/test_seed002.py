@@ -142,8 +142,11 @@ def test_p_takes_its_width_and_depth_and_keeps_them_when_saved(tmp_path):
     adder = Adder(kind="ae", latent_dim=3, adder_units=16, adder_layers=3, seed=0)
     hidden = [layer for layer in adder.number_adder.layers if layer.name.startswith("hidden")]
     assert [layer.units for layer in hidden] == [16, 16, 16]
-    again = Adder.from_config(adder.get_config())
+    adder({"image": np.zeros((2, 28, 28, 1), "float32"), "number": np.ones((2, 1), "float32")})  # built
+    adder.save(tmp_path / "adder.keras")
+    again = keras.models.load_model(tmp_path / "adder.keras")
     assert (again.adder_units, again.adder_layers) == (16, 3)
+    assert [layer.units for layer in again.number_adder.layers if layer.name.startswith("hidden")] == [16, 16, 16]
 
 
 def test_two_stage_training_freezes_the_autoencoder_and_trains_p(tmp_path, mnist_available):
@@ -255,7 +258,15 @@ def test_add_writes_the_sum_and_says_what_it_reads(tmp_path, capsys, mnist_avail
     from mnistgen_tf.figures import plt
 
     assert plt.imread(out).shape[:2] == (28, 28)
-    # The written PNG can be fed back: grey levels survive the round trip to within a PNG's 8 bits.
+    # The written PNG is the sum, and can be fed back: grey levels survive the round trip to within a PNG's 8 bits.
+    from mnistgen_tf import data
+    from mnistgen_tf.cli import _read_image
+    from mnistgen_tf.sampling import add, load_adder
+
+    expected = add(load_adder(str(tmp_path / "run" / "generator.keras")), data.to_float(data.load("mnist", "test")[0][:1]),
+                   1.5)
+    read_back, digit = _read_image(str(out))
+    assert digit is None and np.abs(read_back - expected[0]).max() <= 1 / 255 + 1e-6
     assert main(["add", "--generator", str(tmp_path / "run" / "generator.keras"), "--image", str(out),
                  "--number", "0", "--out", str(tmp_path / "again.png")]) == 0
 
