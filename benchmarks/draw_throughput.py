@@ -18,11 +18,14 @@ revision REV instead, with ``--compare-precisions`` float32 with
 mixed_bfloat16, with ``--compare-xla`` training with and without XLA, and with ``--compare-allocators``
 TensorFlow's two CPU allocators (``TF_CPU_ALLOCATOR_USE_BFC`` true, the kit's default, or false): the two
 train in turn, in fresh processes, for ``--rounds`` rounds each, and the medians, best rounds and ratios are printed (the
-machine's load then weighs on both alike).
+machine's load then weighs on both alike).  ``--breakdown`` times the training step's parts instead: the
+forward pass, the backward pass, Adam's update and fit's loop, beside the time its kernel matmuls take at
+their own shapes' rate.
 
     python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
                                          [--shared-dense]
-                                         [--against REV | --compare-precisions | --compare-xla | --compare-allocators]
+                                         [--against REV | --compare-precisions | --compare-xla | --compare-allocators
+                                          | --breakdown]
                                          [--rounds 3]
 """
 
@@ -130,7 +133,8 @@ def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
     return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items()) / best_seconds(step, repeats)
 
 
-def training_images_per_s(args):
+def compiled_model_and_batches(args):
+    """The measured DRAW, compiled with Adam (and XLA with ``--jit``), and ``--steps`` cached MNIST batches."""
     keras.utils.set_random_seed(0)
     x, y = data.load("mnist", "train")
     n = args.batch_size * args.steps
@@ -141,10 +145,41 @@ def training_images_per_s(args):
                if value not in (0, "float32", False)}
     model = build_draw(args.timesteps, args.z_dim, args.units, conditional=args.conditional, seed=0, **options)
     model.compile(optimizer="adam", jit_compile=args.jit)
+    return model, ds
+
+
+def training_images_per_s(args):
+    model, ds = compiled_model_and_batches(args)
     model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # trace, compile, warm caches
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
-    return n / (time.perf_counter() - start)
+    return args.batch_size * args.steps / (time.perf_counter() - start)
+
+
+def step_breakdown(args, rounds=3):
+    """Milliseconds per batch of the training step's parts, each the median of `rounds` rounds of
+    ``--steps`` calls on one batch, the parts in turn in every round: the forward pass and loss
+    (``test_step``), with the backward pass (``loss_and_gradients``), with Adam's update
+    (``train_step``), and ``fit`` (its loop and callbacks too) over ``--steps`` batches."""
+    model, ds = compiled_model_and_batches(args)
+    batch = next(iter(ds))
+    parts = {"forward": model.test_step, "+ backward": model.loss_and_gradients, "+ Adam": model.train_step}
+    parts = {name: tf.function(part, jit_compile=args.jit) for name, part in parts.items()}
+    model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # builds the optimizer, warms fit
+    for part in parts.values():
+        part(batch)  # trace (and compile)
+    times = {name: [] for name in [*parts, "fit"]}
+    for _ in range(rounds):
+        for name, part in parts.items():
+            start = time.perf_counter()
+            for _ in range(args.steps):
+                out = part(batch)
+            tf.nest.map_structure(lambda t: t.numpy(), out)  # wait for the last call
+            times[name].append((time.perf_counter() - start) / args.steps)
+        start = time.perf_counter()
+        model.fit(ds, epochs=1, verbose=0)
+        times["fit"].append((time.perf_counter() - start) / args.steps)
+    return {name: 1e3 * statistics.median(t) for name, t in times.items()}
 
 
 def alternate(variants, rounds, own_args, reference):
@@ -201,6 +236,25 @@ def compare(args):
                   reference=args.against)
 
 
+def print_breakdown(args):
+    """The step's parts, each as time added to the part before, and its matmuls' time at the own-shapes rate."""
+    shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
+                 read_n=args.read_n, write_n=args.write_n)
+    ms = step_breakdown(args, args.rounds)
+    uses = kernel_shapes(**shape)
+    own = own_shapes_flops_per_s(uses, args.batch_size, args.precision)
+    matmul_ms = 1e3 * sum(3 * 2 * args.batch_size * a * b * n for (a, b), n in uses.items()) / own
+    print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}, read "
+          f"{args.read_n} write {args.write_n}, shared Dense layers={args.shared_dense}, {args.precision}, "
+          f"jit={args.jit}, {threads()} threads; ms per batch, medians of {args.rounds} rounds")
+    before = 0.0
+    for name, value in ms.items():
+        print(f"{name:>12}: {value:8.1f} ms  (adds {value - before:7.1f}, {(value - before) / ms['fit']:5.1%} of fit)")
+        before = value
+    print(f"kernel matmuls at their own shapes' rate ({own / 1e9:.1f} GFLOP/s): {matmul_ms:.1f} ms, "
+          f"{matmul_ms / ms['fit']:.1%} of fit")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
@@ -221,13 +275,19 @@ def main():
     parser.add_argument("--compare-xla", action="store_true", help="compare training with and without XLA")
     parser.add_argument("--compare-allocators", action="store_true",
                         help=f"compare TensorFlow's CPU allocators (${ALLOCATOR_ENV} false and true)")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of each variant when comparing (default 3)")
+    parser.add_argument("--breakdown", action="store_true",
+                        help="time the training step's parts (forward, backward, Adam, fit's loop) against its "
+                             "matmuls at their own shapes' rate")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="rounds of each variant when comparing, or of each part with --breakdown (default 3)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
     if args.json:  # first: a comparison's child must not start comparisons of its own
         return print(json.dumps({"images_per_s": training_images_per_s(args)}))
     if args.against or args.compare_precisions or args.compare_xla or args.compare_allocators:
         return compare(args)
+    if args.breakdown:
+        return print_breakdown(args)
     shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
                  read_n=args.read_n, write_n=args.write_n)
     peak_before = matmul_flops_per_s()

@@ -1,4 +1,4 @@
-"""The throughput benchmark's FLOP count matches the kernels the DRAW it times has."""
+"""The throughput benchmark's FLOP count matches the kernels the DRAW it times has; its breakdown runs."""
 
 import os
 
@@ -36,3 +36,13 @@ def test_attention_adds_its_filterbank_products(benchmark):
     kernels = sum(a * b * n for (a, b), n in benchmark.kernel_shapes(2, 4, 8, read_n=2, write_n=3).items())
     read, write = 2 * (2 * 28 * 28 + 2 * 28 * 2), 28 * 3 * 3 + 28 * 3 * 28  # Fy x Fx^T twice; Fy^T w Fx
     assert plain == kernels + 2 * (read + write)
+
+
+def test_the_breakdown_times_every_part_of_the_step(benchmark, mnist_available):
+    import argparse
+
+    args = argparse.Namespace(steps=2, warmup_steps=1, batch_size=10, timesteps=2, z_dim=3, units=8,
+                              conditional=False, read_n=0, write_n=0, precision="float32", shared_dense=True,
+                              jit=False)
+    ms = benchmark.step_breakdown(args, rounds=1)
+    assert list(ms) == ["forward", "+ backward", "+ Adam", "fit"] and all(v > 0 for v in ms.values())

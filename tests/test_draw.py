@@ -298,6 +298,19 @@ def test_one_product_per_kernel_gives_autodiffs_gradients(options):
             assert np.abs(b - a).max() <= 0.02 * np.abs(a).max(), weight.path
 
 
+def test_the_train_step_applies_the_gradients_of_loss_and_gradients():
+    # train_step = loss_and_gradients (what the throughput benchmark's --breakdown times) + the optimizer.
+    model = build_draw(3, 4, 16, seed=0)
+    model.compile(optimizer=keras.optimizers.SGD(1.0))
+    batch = _with_noise(_batch(), model)
+    terms, grads = model.loss_and_gradients(batch)
+    before = [np.asarray(w) for w in model.trainable_weights]
+    logs = model.train_step(batch)
+    assert float(logs["loss"]) == pytest.approx(float(terms[0]), rel=1e-6)
+    for weight, old, grad in zip(model.trainable_weights, before, grads):
+        np.testing.assert_allclose(np.asarray(weight), old - np.asarray(grad), atol=1e-6, err_msg=weight.path)
+
+
 @pytest.mark.parametrize("precision", ["float32", "mixed_bfloat16"])
 def test_fit_trains_as_plain_autodiff_would(precision):
     # Draw.train_step itself, compiled as fit compiles it (XLA, two steps per execution, a

@@ -190,11 +190,15 @@ class Draw(_OptionalNoise):
             self.trackers[name].update_state(value)
         return {name: m.result() for name, m in self.trackers.items()}
 
-    def train_step(self, data):
+    def loss_and_gradients(self, data):
+        """The train step's loss terms and the loss's gradients, before the optimizer applies them."""
         # Each shared kernel's gradient in one product over all T steps (`step_products`).
         with tf.GradientTape() as tape, step_products.record_step_products(tape) as products:
             terms = self._step(data, training=True)
-        grads = products.gradients(terms[0], self.trainable_weights)
+        return terms, products.gradients(terms[0], self.trainable_weights)
+
+    def train_step(self, data):
+        terms, grads = self.loss_and_gradients(data)
         self.optimizer.apply(grads, self.trainable_weights)
         return self._report(*terms)
 
