@@ -6,8 +6,10 @@ its one Dense layer of each kind for all steps) for a fixed
 number of steps on MNIST and prints images/s and the achieved FLOP rate,
 divided by two references measured in the same run: the float32 matmul rate
 of 2048x2048 squares, and the rate of DRAW's own matmuls -- every kernel's
-forward (batch x in) @ (in x out) and its two backward products, as many
-times as one training step runs them -- executed alone (`own_shapes`).
+forward (batch x in) @ (in x out) and its two backward products, once per
+use in a step, as autodiff would run them -- executed alone (`own_shapes`;
+the train step itself stacks a shared kernel's weight-gradient products over
+the steps into one, `layers/step_products.py`).
 FLOPs are counted analytically as the Functional DRAW computes: the
 encoder's share of the gates from the image once per image, each other
 kernel once per step, the attention filterbanks' products too; x 2 per
@@ -158,14 +160,15 @@ def training_images_per_s(args):
 
 def step_breakdown(args, rounds=3):
     """Milliseconds per batch of the training step's parts, each the median of `rounds` rounds of
-    ``--steps`` calls on one batch, the parts in turn in every round: the forward pass and loss
-    (``test_step``), with the backward pass (``loss_and_gradients``), with Adam's update
-    (``train_step``), and ``fit`` (its loop and callbacks too) over ``--steps`` batches."""
+    ``--steps`` calls on one batch, the parts in turn in every round: the forward pass and loss, with the
+    backward pass (``loss_and_gradients``), with Adam's update and the metrics (``train_step``), and
+    ``fit`` over ``--steps`` batches (its loop, the cached data pipeline and callbacks too)."""
     model, ds = compiled_model_and_batches(args)
     batch = next(iter(ds))
-    parts = {"forward": model.test_step, "+ backward": model.loss_and_gradients, "+ Adam": model.train_step}
+    parts = {"forward": lambda data: model._step(data, training=True)[0],
+             "+ backward": model.loss_and_gradients, "+ Adam": model.train_step}
     parts = {name: tf.function(part, jit_compile=args.jit) for name, part in parts.items()}
-    model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # builds the optimizer, warms fit
+    model.fit(ds, epochs=1, verbose=0)  # builds the optimizer, fills the cache, warms fit
     for part in parts.values():
         part(batch)  # trace (and compile)
     times = {name: [] for name in [*parts, "fit"]}
@@ -237,13 +240,15 @@ def compare(args):
 
 
 def print_breakdown(args):
-    """The step's parts, each as time added to the part before, and its matmuls' time at the own-shapes rate."""
+    """The step's parts, each as the time it adds to the part before, and the time the step's kernel FLOPs
+    take at the own-shapes rate (the reference of the throughput's ratio: per-step products, where the
+    train step stacks a shared kernel's weight-gradient products into one)."""
     shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
                  read_n=args.read_n, write_n=args.write_n)
     ms = step_breakdown(args, args.rounds)
     uses = kernel_shapes(**shape)
     own = own_shapes_flops_per_s(uses, args.batch_size, args.precision)
-    matmul_ms = 1e3 * sum(3 * 2 * args.batch_size * a * b * n for (a, b), n in uses.items()) / own
+    kernel_ms = 1e3 * sum(3 * 2 * args.batch_size * a * b * n for (a, b), n in uses.items()) / own
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}, read "
           f"{args.read_n} write {args.write_n}, shared Dense layers={args.shared_dense}, {args.precision}, "
           f"jit={args.jit}, {threads()} threads; ms per batch, medians of {args.rounds} rounds")
@@ -251,8 +256,8 @@ def print_breakdown(args):
     for name, value in ms.items():
         print(f"{name:>12}: {value:8.1f} ms  (adds {value - before:7.1f}, {(value - before) / ms['fit']:5.1%} of fit)")
         before = value
-    print(f"kernel matmuls at their own shapes' rate ({own / 1e9:.1f} GFLOP/s): {matmul_ms:.1f} ms, "
-          f"{matmul_ms / ms['fit']:.1%} of fit")
+    print(f"kernel FLOPs at the own-shapes rate ({own / 1e9:.1f} GFLOP/s): {kernel_ms:.1f} ms, "
+          f"{kernel_ms / ms['fit']:.1%} of fit")
 
 
 def main():

@@ -38,11 +38,14 @@ def test_attention_adds_its_filterbank_products(benchmark):
     assert plain == kernels + 2 * (read + write)
 
 
-def test_the_breakdown_times_every_part_of_the_step(benchmark, mnist_available):
-    import argparse
-
-    args = argparse.Namespace(steps=2, warmup_steps=1, batch_size=10, timesteps=2, z_dim=3, units=8,
-                              conditional=False, read_n=0, write_n=0, precision="float32", shared_dense=True,
-                              jit=False)
-    ms = benchmark.step_breakdown(args, rounds=1)
-    assert list(ms) == ["forward", "+ backward", "+ Adam", "fit"] and all(v > 0 for v in ms.values())
+def test_the_breakdown_times_every_part_of_the_step(benchmark, mnist_available, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["draw_throughput.py", "--breakdown", "--steps", "2", "--batch-size", "10",
+                                     "--timesteps", "2", "--z-dim", "3", "--units", "8", "--rounds", "1"])
+    benchmark.main()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("config: T=2 z=3 LSTM=8 batch=10") and "medians of 1 rounds" in lines[0]
+    parts = [line.split(":")[0].strip() for line in lines[1:5]]
+    assert parts == ["forward", "+ backward", "+ Adam", "fit"]
+    added = [float(line.split("(adds")[1].split(",")[0]) for line in lines[1:5]]
+    assert sum(added) == pytest.approx(float(lines[4].split(":")[1].split("ms")[0]), abs=0.2)  # they add up to fit
+    assert lines[5].startswith("kernel FLOPs at the own-shapes rate") and lines[5].endswith("of fit")

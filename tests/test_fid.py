@@ -25,7 +25,7 @@ def test_split_statistics_are_cached(extractor, tmp_path, monkeypatch):
     cached = tmp_path / f"mnist_test_mnist-cnn_{extractor.fingerprint}.npz"
     assert cached.exists() and first.count == 10000
     # The second call reads the file: the data set can no longer be loaded.
-    monkeypatch.setattr(fid.data, "load", lambda *args: pytest.fail("recomputed instead of read from the cache"))
+    monkeypatch.setattr(fid.data, "load", lambda *args, **kwargs: pytest.fail("recomputed instead of read from the cache"))
     again = fid.stats_of_split("mnist", "test", extractor)
     np.testing.assert_array_equal(first.cov, again.cov)
 
