@@ -21,8 +21,8 @@ mixed_bfloat16, with ``--compare-xla`` training with and without XLA, and with `
 TensorFlow's two CPU allocators (``TF_CPU_ALLOCATOR_USE_BFC`` true, the kit's default, or false): the two
 train in turn, in fresh processes, for ``--rounds`` rounds each, and the medians, best rounds and ratios are printed (the
 machine's load then weighs on both alike).  ``--breakdown`` times the training step's parts instead: the
-forward pass, the backward pass, Adam's update and fit's loop, beside the time its kernel matmuls take at
-their own shapes' rate.
+forward pass, the backward pass, Adam's update and fit's loop, beside the time its kernel FLOPs take at
+the own-shapes rate.
 
     python benchmarks/draw_throughput.py [--steps 100] [--jit] [--precision P] [--read-n N --write-n N]
                                          [--shared-dense]
@@ -132,7 +132,18 @@ def own_shapes_flops_per_s(uses, batch_size, dtype="float32", repeats=5):
             total = tf.while_loop(lambda i, acc: i < n, body, (0, total))[1]
         return total
 
-    return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items()) / best_seconds(step, repeats)
+    return kernel_flops_per_step(uses, batch_size) / best_seconds(step, repeats)
+
+
+def kernel_flops_per_step(uses, batch_size):
+    """FLOPs of one training step's kernel matmuls: forward and two backward products per use."""
+    return sum(3 * 2 * batch_size * a * b * n for (a, b), n in uses.items())
+
+
+def model_shape(args):
+    """The measured DRAW's sizes, as `kernel_shapes` and `forward_macs_per_image` take them."""
+    return dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
+                read_n=args.read_n, write_n=args.write_n)
 
 
 def compiled_model_and_batches(args):
@@ -243,12 +254,10 @@ def print_breakdown(args):
     """The step's parts, each as the time it adds to the part before, and the time the step's kernel FLOPs
     take at the own-shapes rate (the reference of the throughput's ratio: per-step products, where the
     train step stacks a shared kernel's weight-gradient products into one)."""
-    shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
-                 read_n=args.read_n, write_n=args.write_n)
     ms = step_breakdown(args, args.rounds)
-    uses = kernel_shapes(**shape)
+    uses = kernel_shapes(**model_shape(args))
     own = own_shapes_flops_per_s(uses, args.batch_size, args.precision)
-    kernel_ms = 1e3 * sum(3 * 2 * args.batch_size * a * b * n for (a, b), n in uses.items()) / own
+    kernel_ms = 1e3 * kernel_flops_per_step(uses, args.batch_size) / own
     print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}, read "
           f"{args.read_n} write {args.write_n}, shared Dense layers={args.shared_dense}, {args.precision}, "
           f"jit={args.jit}, {threads()} threads; ms per batch, medians of {args.rounds} rounds")
@@ -293,8 +302,7 @@ def main():
         return compare(args)
     if args.breakdown:
         return print_breakdown(args)
-    shape = dict(timesteps=args.timesteps, z_dim=args.z_dim, units=args.units, conditional=args.conditional,
-                 read_n=args.read_n, write_n=args.write_n)
+    shape = model_shape(args)
     peak_before = matmul_flops_per_s()
     images_per_s = training_images_per_s(args)
     peak = max(peak_before, matmul_flops_per_s())  # the machine's best, measured around the run

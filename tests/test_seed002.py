@@ -259,9 +259,8 @@ def test_add_writes_the_sum_and_says_what_it_reads(tmp_path, capsys, mnist_avail
 
     assert plt.imread(out).shape[:2] == (28, 28)
     # The written PNG is the sum, and can be fed back: grey levels survive the round trip to within a PNG's 8 bits.
-    from mnistgen_tf import data
     from mnistgen_tf.cli import _read_image
-    from mnistgen_tf.sampling import add, load_adder
+    from mnistgen_tf.sampling import load_adder
 
     expected = add(load_adder(str(tmp_path / "run" / "generator.keras")), data.to_float(data.load("mnist", "test")[0][:1]),
                    1.5)
