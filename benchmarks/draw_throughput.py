@@ -9,7 +9,8 @@ of 2048x2048 squares, and the rate of DRAW's own matmuls -- every kernel's
 forward (batch x in) @ (in x out) and its two backward products, once per
 use in a step, as autodiff would run them -- executed alone (`own_shapes`;
 the train step itself stacks a shared kernel's weight-gradient products over
-the steps into one, `layers/step_products.py`).
+the steps into one, `layers/step_products.py`).  Training and the own shapes
+are timed in turn, ``--rounds`` times: each round's ratio and their median.
 FLOPs are counted analytically as the Functional DRAW computes: the
 encoder's share of the gates from the image once per image, each other
 kernel once per step, the attention filterbanks' products too; x 2 per
@@ -162,11 +163,27 @@ def compiled_model_and_batches(args):
 
 
 def training_images_per_s(args):
+    """One round: images/s of a fit over ``--steps`` batches, after ``--warmup-steps`` to trace and compile."""
     model, ds = compiled_model_and_batches(args)
     model.fit(ds.take(args.warmup_steps), epochs=1, verbose=0)  # trace, compile, warm caches
+    return timed_fit(model, ds, args)
+
+
+def timed_fit(model, ds, args):
     start = time.perf_counter()
     model.fit(ds, epochs=1, verbose=0)
     return args.batch_size * args.steps / (time.perf_counter() - start)
+
+
+def throughput_rounds(args):
+    """``[(images/s, own-shapes FLOP/s)]``, one pair per round of ``--rounds``: a fit over ``--steps`` batches,
+    then the step's kernel matmuls alone, in turn in one process, so that each round's ratio compares the
+    two under the same load (a shared machine's load moves between minutes)."""
+    model, ds = compiled_model_and_batches(args)
+    model.fit(ds, epochs=1, verbose=0)  # trace, compile, fill the cache, warm fit
+    uses = kernel_shapes(**model_shape(args))
+    return [(timed_fit(model, ds, args), own_shapes_flops_per_s(uses, args.batch_size, args.precision))
+            for _ in range(args.rounds)]
 
 
 def step_breakdown(args, rounds=3):
@@ -269,6 +286,34 @@ def print_breakdown(args):
           f"{kernel_ms / ms['fit']:.1%} of fit")
 
 
+def print_throughput(args):
+    """Images/s and the achieved FLOP rate against the square matmul rate (measured before and after) and,
+    round by round, against the own-shapes rate."""
+    shape = model_shape(args)
+    peak_before = matmul_flops_per_s()
+    rounds = throughput_rounds(args)
+    peak = max(peak_before, matmul_flops_per_s())  # the machine's best, measured around the run
+    flops_per_image = 3 * 2 * forward_macs_per_image(**shape)
+    ratios = [images * flops_per_image / own for images, own in rounds]
+    images_per_s = statistics.median(images for images, _ in rounds)
+    own = statistics.median(own for _, own in rounds)
+    achieved = images_per_s * flops_per_image
+    attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
+    print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}{attention}, "
+          f"shared weights{' and Dense layers' if args.shared_dense else ''}, {args.precision}, jit={args.jit}, "
+          f"{threads()} threads; medians of {args.rounds} rounds")
+    print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
+    print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")
+    print(f"achieved:      {achieved / 1e9:10.1f} GFLOP/s")
+    print(f"matmul peak:   {peak / 1e9:10.1f} GFLOP/s (float32 2048x2048, TF)")
+    print(f"own shapes:    {own / 1e9:10.1f} GFLOP/s (one step's kernel matmuls alone, batch {args.batch_size}, "
+          f"{args.precision})")
+    print(f"ratio to peak:       {achieved / peak:6.2f}")
+    print(f"ratio to own shapes: {statistics.median(ratios):6.2f}   (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"training by round:   {', '.join(f'{i:.0f}' for i, _ in rounds)} images/s")
+    print(f"own shapes by round: {', '.join(f'{o / 1e9:.1f}' for _, o in rounds)} GFLOP/s")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
@@ -293,7 +338,8 @@ def main():
                         help="time the training step's parts (forward, backward, Adam, fit's loop) against its "
                              "matmuls at their own shapes' rate")
     parser.add_argument("--rounds", type=int, default=3,
-                        help="rounds of each variant when comparing, or of each part with --breakdown (default 3)")
+                        help="rounds of training and own shapes in turn, of each variant when comparing, or of each "
+                             "part with --breakdown (default 3)")
     parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one round, for the comparisons
     args = parser.parse_args()
     if args.json:  # first: a comparison's child must not start comparisons of its own
@@ -302,25 +348,7 @@ def main():
         return compare(args)
     if args.breakdown:
         return print_breakdown(args)
-    shape = model_shape(args)
-    peak_before = matmul_flops_per_s()
-    images_per_s = training_images_per_s(args)
-    peak = max(peak_before, matmul_flops_per_s())  # the machine's best, measured around the run
-    own = own_shapes_flops_per_s(kernel_shapes(**shape), args.batch_size, args.precision)
-    flops_per_image = 3 * 2 * forward_macs_per_image(**shape)
-    achieved = images_per_s * flops_per_image
-    attention = f", read {args.read_n} write {args.write_n}" if args.read_n or args.write_n else ""
-    print(f"config: T={args.timesteps} z={args.z_dim} LSTM={args.units} batch={args.batch_size}{attention}, "
-          f"shared weights{' and Dense layers' if args.shared_dense else ''}, {args.precision}, jit={args.jit}, "
-          f"{threads()} threads")
-    print(f"training:      {images_per_s:10.0f} images/s   ({60000 / images_per_s:.0f} s per 60,000-image epoch)")
-    print(f"analytic cost: {flops_per_image / 1e6:10.1f} MFLOP per image (forward + backward)")
-    print(f"achieved:      {achieved / 1e9:10.1f} GFLOP/s")
-    print(f"matmul peak:   {peak / 1e9:10.1f} GFLOP/s (float32 2048x2048, TF)")
-    print(f"own shapes:    {own / 1e9:10.1f} GFLOP/s (one step's kernel matmuls alone, batch {args.batch_size}, "
-          f"{args.precision})")
-    print(f"ratio to peak:       {achieved / peak:6.2f}")
-    print(f"ratio to own shapes: {achieved / own:6.2f}")
+    print_throughput(args)
 
 
 if __name__ == "__main__":

@@ -49,3 +49,22 @@ def test_the_breakdown_times_every_part_of_the_step(benchmark, mnist_available, 
     added = [float(line.split("(adds")[1].split(",")[0]) for line in lines[1:5]]
     assert sum(added) == pytest.approx(float(lines[4].split(":")[1].split("ms")[0]), abs=0.2)  # they add up to fit
     assert lines[5].startswith("kernel FLOPs at the own-shapes rate") and lines[5].endswith("of fit")
+
+
+
+def test_the_throughput_ratio_is_the_median_of_its_rounds(benchmark, mnist_available, monkeypatch, capsys):
+    monkeypatch.setattr("sys.argv", ["draw_throughput.py", "--steps", "2", "--warmup-steps", "1", "--batch-size",
+                                     "10", "--timesteps", "2", "--z-dim", "3", "--units", "8", "--rounds", "3"])
+    measured = []
+    real_rounds = benchmark.throughput_rounds
+    monkeypatch.setattr(benchmark, "throughput_rounds", lambda args: measured.extend(real_rounds(args)) or measured)
+    benchmark.main()
+    lines = dict(line.split(":", 1) for line in capsys.readouterr().out.splitlines())
+    assert lines["config"].endswith("medians of 3 rounds") and len(measured) == 3
+    flops_per_image = 6 * benchmark.forward_macs_per_image(2, 3, 8)
+    ratios = [images * flops_per_image / own for images, own in measured]  # each round's own
+    printed = [float(r) for r in lines["ratio to own shapes"].split("rounds:")[1].strip(" )").split(", ")]
+    assert printed == pytest.approx(ratios, abs=0.006)
+    assert float(lines["ratio to own shapes"].split()[0]) == pytest.approx(sorted(ratios)[1], abs=0.006)
+    images = lines["training by round"].replace(",", " ").split()[:-1]
+    assert [float(i) for i in images] == pytest.approx([i for i, _ in measured], abs=0.5)
