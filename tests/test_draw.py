@@ -159,7 +159,7 @@ def test_short_training_lowers_the_loss():
 
 @pytest.mark.parametrize("cell, attention, precision, shared_dense", [
     ("keras", 0, "float32", False), ("thesis", 0, "float32", False), ("keras", 3, "float32", False),
-    ("keras", 0, "mixed_bfloat16", False), ("keras", 3, "float32", True)])
+    ("keras", 3, "mixed_bfloat16", True), ("keras", 3, "float32", True)])
 def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision, shared_dense):
     model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention,
                        precision=precision, shared_dense=shared_dense)
@@ -190,6 +190,9 @@ def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision
         compute = "bfloat16" if "{precision}" == "mixed_bfloat16" else "float32"
         assert trainer.get_layer("z_mean_0").compute_dtype == compute
         assert generator.get_layer("writer").cells[0].compute_dtype == compute and images.dtype == "float32"
+        if {attention}:  # the windows in float32 whatever the precision
+            assert trainer.get_layer("read_window_0").compute_dtype == "float32"
+            assert generator.get_layer("writer").write_window[0].compute_dtype == "float32"
         assert trainer.shared_dense == generator.get_layer("writer").shared_dense == {shared_dense}
         print("ok")
     """)
@@ -326,6 +329,7 @@ def test_fit_trains_as_plain_autodiff_would(precision):
             self.optimizer.apply(tape.gradient(terms[0], self.trainable_weights), self.trainable_weights)
             return self._report(*terms)
 
+    keras.utils.set_random_seed(0)  # the initial weights, whatever ran before
     options = dict(timesteps=3, z_dim=4, units=8, seed=0, read_n=2, write_n=3, conditional=True,
                    shared_dense=True, precision=precision)
     ours, plain = Draw(**options), Autodiff(**options)
@@ -337,7 +341,9 @@ def test_fit_trains_as_plain_autodiff_would(precision):
     moved = max(np.abs(a - b).max() for a, b in zip(ours.get_weights(), start))
     differ = max(np.abs(a - b).max() for a, b in zip(ours.get_weights(), plain.get_weights()))
     assert moved > 1e-2  # training changed the weights as autodiff's training did:
-    assert differ < (1e-6 if precision == "float32" else 1e-3)
+    # In bfloat16 the two sum their products in other orders: from initial weights of seeds 0-5 they
+    # differed by at most 0.4% of how far training moved them (2.2% while the windows' Dense layers were bf16).
+    assert differ < (1e-6 if precision == "float32" else 0.01 * moved)
 
 
 def _thesis_cell(input_dim=12, units=8):
@@ -481,8 +487,10 @@ def test_mixed_bfloat16_computes_in_bfloat16_and_keeps_float32_weights_and_loss(
     # Outputs, canvas and attention windows stay float32: only the layers' arithmetic is bfloat16.
     assert all(v.dtype == "float32" for v in model(batch).values())
     attentive = build_draw(2, 4, 16, precision="mixed_bfloat16", read_n=2, write_n=3)
-    assert attentive.get_layer("attentive_read").compute_dtype == "float32"
-    assert attentive.writer.attentive_write.compute_dtype == "float32"
+    windows = [attentive.get_layer("attentive_read"), attentive.get_layer("read_window_0"),
+               attentive.writer.attentive_write, attentive.writer.write_window[0]]
+    assert [layer.compute_dtype for layer in windows] == ["float32"] * 4
+    assert attentive.get_layer("encoder_lstm_0").compute_dtype == "bfloat16"  # the rest stays bfloat16
     assert all(v.dtype == "float32" for v in attentive(batch).values())
 
 

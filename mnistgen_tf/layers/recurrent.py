@@ -136,10 +136,10 @@ class DrawWriter(layers.Layer):
         patch = write_n * write_n * self.image_shape[-1] if write_n else self.pixels
         self.write_dense = [step_products.Dense(patch, name=f"write_{t}", dtype=policy) for t in dense_steps]
         if write_n:
-            self.write_window = [step_products.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype=policy)
+            # The window, its Dense layer and the filterbanks in float32 whatever the precision, as the read's.
+            self.write_window = [step_products.Dense(WINDOW_PARAMETERS, name=f"write_window_{t}", dtype="float32")
                                  for t in dense_steps]
-            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write",
-                                                  dtype="float32")  # windows in float32, as the read's
+            self.attentive_write = AttentiveWrite(write_n, self.image_shape, name="attentive_write", dtype="float32")
 
     def build(self, z_shape=None, labels_shape=None):
         for cell in self.cells:

@@ -276,8 +276,8 @@ def _unrolled_graph(writer, seed, read_n=0):
     label_size = NUM_CLASSES * writer.conditional
     encoder_steps = range(1) if writer.shared_weights else range(timesteps)
     if read_n:
-        # Windows and filterbanks in float32 whatever the precision: in bfloat16 a window centre near
-        # pixel 20 moves in steps of 1/8 pixel.
+        # Windows (their Dense layers too) and filterbanks in float32 whatever the precision: in bfloat16
+        # a window centre near pixel 20 moves in steps of 1/8 pixel.
         read = AttentiveRead(read_n, writer.image_shape, name="attentive_read", dtype="float32")
         encoders = [make_cell(writer.cell, units, f"encoder_lstm_{k}") for k in encoder_steps]
     else:
@@ -290,7 +290,7 @@ def _unrolled_graph(writer, seed, read_n=0):
     dense_steps = range(1 if writer.shared_dense else timesteps)
     z_means = [step_products.Dense(z_dim, name=f"z_mean_{k}") for k in dense_steps]
     z_log_vars = [step_products.Dense(z_dim, name=f"z_log_var_{k}") for k in dense_steps]
-    read_window_dense = [step_products.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}")
+    read_window_dense = [step_products.Dense(WINDOW_PARAMETERS, name=f"read_window_{k}", dtype="float32")
                          for k in (dense_steps if read_n else ())]
 
     x = layers.Flatten(name="flatten")(image)
