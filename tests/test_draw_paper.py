@@ -73,13 +73,18 @@ def test_figures_show_the_curve_the_glimpses_and_samples_over_time(paper_results
     assert "read_windows" not in plain.files
 
 
-def test_precision_sweep_compares_bfloat16_with_float32(tmp_path, mnist_available):
+@pytest.mark.parametrize("name", ["draw_precision", "draw_precision_paper"])
+def test_precision_sweep_compares_bfloat16_with_float32(tmp_path, mnist_available, name):
     from mnistgen_tf.cli import main
 
-    assert main(["sweep", "draw_precision", "--quick", "--results", str(tmp_path)]) == 0
-    folder = tmp_path / "quick" / "draw_precision"
+    assert main(["sweep", name, "--quick", "--results", str(tmp_path)]) == 0
+    folder = tmp_path / "quick" / name
     records = {p.parent.name: json.loads(p.read_text()) for p in (folder / "cells").glob("*/cell.json")}
     assert sorted(records) == ["float32_seed0", "mixed_bfloat16_seed0"]
+    paper = name == "draw_precision_paper"  # the DRAW paper's configuration, as draw_paper_mnist trains it
+    for record in records.values():
+        settings = record["settings"]
+        assert (settings.get("shared_dense", False), settings.get("dynamic_binarization", False)) == (paper, paper)
     elbo = {name: r["metrics"]["neg_elbo_nats"] for name, r in records.items()}
     assert elbo["float32_seed0"] != elbo["mixed_bfloat16_seed0"]  # trained apart, not copied
     summary = (folder / "summary.md").read_text()

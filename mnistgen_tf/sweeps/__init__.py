@@ -15,7 +15,7 @@ EXPERIMENTS = {module.EXPERIMENT.name: module.EXPERIMENT for module in (
     seed004_zoo, seed004_beta, seed004_structure, seed004_ddpm, seed004_inpainting, seed004_transfer,
     seed004_temperature, seed004_augmentation, thesis_fidelity, thesis_cifar10, draw_paper_mnist, draw_precision)}
 EXPERIMENTS.update({experiment.name: experiment for experiment in (thesis_timesteps.CONVERGED,
-                                                                   thesis_conditional.CONVERGED)})
+                                                                   thesis_conditional.CONVERGED, draw_precision.PAPER)})
 
 
 def get_experiment(name):

@@ -8,7 +8,13 @@ The DRAW-paper issue's test: the test -ELBO of the two precisions within
 difference is the precision's.  Throughput is measured side by side by
 ``benchmarks/draw_throughput.py --compare-precisions``; the seconds per
 epoch here are for information (the machine's load varies).
+
+``draw_precision_paper`` (`PAPER`) runs the same check, shorter, on the DRAW
+paper's configuration without attention, which ``draw_paper_mnist`` trains
+in bfloat16.
 """
+
+import dataclasses
 
 import numpy as np
 
@@ -26,7 +32,6 @@ QUICK = Profile(
     settings={**QUICK_SETTINGS, "timesteps": 2, "z_dim": 4, "conditional": False},
     grids=({"precision": ("float32", "mixed_bfloat16"), "seed": (0,)},),
 )
-
 
 def summarise(results):
     """Per precision: mean and spread of the test -ELBO over seeds, and the difference to float32."""
@@ -66,4 +71,22 @@ EXPERIMENT = Experiment(
         "s per epoch: wall time of the training session over its epochs, for information only (the "
         "machine is shared); the throughput ratio is benchmarks/draw_throughput.py --compare-precisions.",
     ),
+)
+
+# The same check on the DRAW paper's configuration without attention, the one draw_paper_mnist trains in
+# bfloat16 (T 64, z 100, shared Dense layers, dynamic binarization, clipped gradients, no XLA), shorter:
+# the first 10,000 training images, 3 epochs.
+PAPER_SETTINGS = {"timesteps": 64, "z_dim": 100, "shared_dense": True, "dynamic_binarization": True,
+                  "clip_norm": 10.0, "xla": False}
+PAPER = dataclasses.replace(
+    EXPERIMENT, name=NAME + "_paper",
+    title="DRAW in bfloat16 against float32 on the DRAW paper's configuration: the -ELBO after equal epochs",
+    profiles={"full": dataclasses.replace(FULL, settings={**FULL.settings, **PAPER_SETTINGS, "subset": 10_000,
+                                                           "fid_samples": 2_000}),
+              "quick": dataclasses.replace(QUICK, settings={**QUICK.settings, **PAPER_SETTINGS, "timesteps": 3})},
+    notes=("DRAW T={timesteps}, z={z_dim}, LSTM {units}, every layer shared across steps (the DRAW paper's "
+           "configuration without attention), trained on the ELBO for {epochs} epochs on the first {subset} "
+           "training images (batch {batch_size}, Adam {learning_rate}, gradients clipped to global norm "
+           "{clip_norm}, a fresh binarization every batch, the test split one fixed draw); mixed_bfloat16 "
+           "computes in bfloat16 with float32 weights, loss and canvas.", *EXPERIMENT.notes[1:]),
 )
