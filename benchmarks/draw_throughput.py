@@ -10,7 +10,8 @@ forward (batch x in) @ (in x out) and its two backward products, once per
 use in a step, as autodiff would run them -- executed alone (`own_shapes`;
 the train step itself stacks a shared kernel's weight-gradient products over
 the steps into one, `layers/step_products.py`).  Training and the own shapes
-are timed in turn, ``--rounds`` times: each round's ratio and their median.
+are timed in turn, ``--rounds`` times: each round's ratio and their median (the
+images/s and own-shapes lines are medians too, so their quotient can differ a little).
 FLOPs are counted analytically as the Functional DRAW computes: the
 encoder's share of the gates from the image once per image, each other
 kernel once per step, the attention filterbanks' products too; x 2 per
@@ -309,7 +310,8 @@ def print_throughput(args):
     print(f"own shapes:    {own / 1e9:10.1f} GFLOP/s (one step's kernel matmuls alone, batch {args.batch_size}, "
           f"{args.precision})")
     print(f"ratio to peak:       {achieved / peak:6.2f}")
-    print(f"ratio to own shapes: {statistics.median(ratios):6.2f}   (rounds: {', '.join(f'{r:.2f}' for r in ratios)})")
+    print(f"ratio to own shapes: {statistics.median(ratios):6.2f}   (median of the rounds': "
+          f"{', '.join(f'{r:.2f}' for r in ratios)})")
     print(f"training by round:   {', '.join(f'{i:.0f}' for i, _ in rounds)} images/s")
     print(f"own shapes by round: {', '.join(f'{o / 1e9:.1f}' for _, o in rounds)} GFLOP/s")
 
@@ -317,7 +319,9 @@ def print_throughput(args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=100, help="timed training steps (default 100)")
-    parser.add_argument("--warmup-steps", type=int, default=10)
+    parser.add_argument("--warmup-steps", type=int, default=10,
+                        help="steps that trace and warm each comparison's fresh process (default 10; a "
+                             "measurement in one process warms with a whole fit)")
     parser.add_argument("--batch-size", type=int, default=100)
     parser.add_argument("--timesteps", type=int, default=16)
     parser.add_argument("--z-dim", type=int, default=16)

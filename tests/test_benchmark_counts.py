@@ -51,7 +51,6 @@ def test_the_breakdown_times_every_part_of_the_step(benchmark, mnist_available, 
     assert lines[5].startswith("kernel FLOPs at the own-shapes rate") and lines[5].endswith("of fit")
 
 
-
 def test_the_throughput_ratio_is_the_median_of_its_rounds(benchmark, mnist_available, monkeypatch, capsys):
     monkeypatch.setattr("sys.argv", ["draw_throughput.py", "--steps", "2", "--warmup-steps", "1", "--batch-size",
                                      "10", "--timesteps", "2", "--z-dim", "3", "--units", "8", "--rounds", "3"])
@@ -63,7 +62,7 @@ def test_the_throughput_ratio_is_the_median_of_its_rounds(benchmark, mnist_avail
     assert lines["config"].endswith("medians of 3 rounds") and len(measured) == 3
     flops_per_image = 6 * benchmark.forward_macs_per_image(2, 3, 8)
     ratios = [images * flops_per_image / own for images, own in measured]  # each round's own
-    printed = [float(r) for r in lines["ratio to own shapes"].split("rounds:")[1].strip(" )").split(", ")]
+    printed = [float(r) for r in lines["ratio to own shapes"].split("rounds':")[1].strip(" )").split(", ")]
     assert printed == pytest.approx(ratios, abs=0.006)
     assert float(lines["ratio to own shapes"].split()[0]) == pytest.approx(sorted(ratios)[1], abs=0.006)
     images = lines["training by round"].replace(",", " ").split()[:-1]

@@ -159,7 +159,7 @@ def test_short_training_lowers_the_loss():
 
 @pytest.mark.parametrize("cell, attention, precision, shared_dense", [
     ("keras", 0, "float32", False), ("thesis", 0, "float32", False), ("keras", 3, "float32", False),
-    ("keras", 3, "mixed_bfloat16", True), ("keras", 3, "float32", True)])
+    ("keras", 0, "mixed_bfloat16", True), ("keras", 3, "mixed_bfloat16", True), ("keras", 3, "float32", True)])
 def test_save_and_reload_in_a_fresh_process(tmp_path, cell, attention, precision, shared_dense):
     model = build_draw(3, 4, 16, conditional=True, seed=0, cell=cell, read_n=attention, write_n=attention,
                        precision=precision, shared_dense=shared_dense)

@@ -82,10 +82,12 @@ def test_precision_sweep_compares_bfloat16_with_float32(tmp_path, mnist_availabl
     records = {p.parent.name: json.loads(p.read_text()) for p in (folder / "cells").glob("*/cell.json")}
     assert sorted(records) == ["float32_seed0", "mixed_bfloat16_seed0"]
     paper = name == "draw_precision_paper"  # the DRAW paper's configuration, as draw_paper_mnist trains it
-    for record in records.values():
-        settings = record["settings"]
-        assert (settings.get("shared_dense", False), settings.get("dynamic_binarization", False)) == (paper, paper)
-    elbo = {name: r["metrics"]["neg_elbo_nats"] for name, r in records.items()}
+    for cell in folder.glob("cells/*/run"):  # what training read: the run's own configuration
+        config = json.loads((cell / "config.json").read_text())
+        assert (config["shared_dense"], config["dynamic_binarization"], config["timesteps"]) == (
+            paper, paper, 3 if paper else 2)
+        assert (config["clip_norm"], config["xla"]) == ((10.0, False) if paper else (0.0, True))  # 0: not clipped
+    elbo = {cell: r["metrics"]["neg_elbo_nats"] for cell, r in records.items()}
     assert elbo["float32_seed0"] != elbo["mixed_bfloat16_seed0"]  # trained apart, not copied
     summary = (folder / "summary.md").read_text()
     change = elbo["mixed_bfloat16_seed0"] - elbo["float32_seed0"]
