@@ -87,7 +87,8 @@ PAPER = dataclasses.replace(
               "quick": dataclasses.replace(QUICK, settings={**QUICK.settings, **PAPER_SETTINGS, "timesteps": 3})},
     notes=("DRAW T={timesteps}, z={z_dim}, LSTM {units}, every layer shared across steps (the DRAW paper's "
            "configuration without attention), trained on the ELBO for {epochs} epochs on the first {subset} "
-           "training images, the last tenth of them held out for validation (batch {batch_size}, Adam {learning_rate}, gradients clipped to global norm "
-           "{clip_norm}, a fresh binarization every batch, the test split one fixed draw); mixed_bfloat16 "
+           "training images, the last tenth of them held out for validation (batch {batch_size}, Adam "
+           "{learning_rate}, gradients clipped to global norm {clip_norm}, a fresh binarization every batch, "
+           "the test split one fixed draw); mixed_bfloat16 "
            "computes in bfloat16 with float32 weights, loss and canvas.", *EXPERIMENT.notes[1:]),
 )
