@@ -250,7 +250,7 @@ EXPERIMENT = Experiment(
         "Salakhutdinov & Murray, not available here: its numbers and ours are on different binarizations.",
         "Test -ELBO: all 10,000 test images, one posterior sample each, in the precision the model trained "
         "in, and in float32 beside it (on the NLL's images; KL: its part, in nats); NLL k: -log of the mean of k importance weights p(x|z)p(z)/q(z|x) over whole z sequences, in "
-        "float32, on the first {nll_images} test images (None: all 10,000): an upper bound on -log p(x) in "
+        "float32, on the first test images, as many as the NLL images column says: an upper bound on -log p(x) in "
         "expectation, tighter as k grows. The paper's numbers are variational bounds: compare them with "
         "the test -ELBO; NLL k=100 is the tighter estimate.",
         "Target: the test -ELBO this kit set out to reach, a few nats above the paper's; the last column "
