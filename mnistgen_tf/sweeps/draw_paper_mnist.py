@@ -53,10 +53,10 @@ FULL = Profile(
               "xla": False, "seed": 0, "nll_images": None, "nll_k": 100},
     # bfloat16 where it wins: it trains the plain model 1.17x faster than float32 and the
     # attention model only 1.01x (results/benchmarks/draw_precision.txt, per-step Dense layers).
-    # Its -ELBO after equal epochs was checked on a smaller DRAW only: draw_precision/ (T 16, z 16,
-    # per-step Dense layers, grey images, 3 epochs) found bf16 within 0.02 nats of float32; here the
-    # table gives the bf16-trained model's -ELBO in bf16 and in float32.  With shared layers and one
-    # product per kernel (layers/step_products.py) bf16 gains 1.11x with attention
+    # Its -ELBO after equal epochs stays with float32's: within 0.02 nats on a smaller DRAW
+    # (draw_precision/) and 0.01 on this configuration without attention (draw_precision_paper/,
+    # 3 epochs on 9,000 images); the table also gives the bf16-trained model's -ELBO in float32.
+    # With shared layers and one product per kernel (layers/step_products.py) bf16 gains 1.11x with attention
     # (results/benchmarks/draw_step_products.txt), but no -ELBO check covers attention: that cell stays float32.
     grids=({("read_n", "write_n", "precision"): ((0, 0, "mixed_bfloat16"), (2, 5, "float32"))},),
     featured={"attention": {"read_n": 2, "write_n": 5}},
