@@ -27,3 +27,15 @@ def quick_zoo(tmp_path_factory, mnist_available):
     for shard in ("0/3", "1/7"):
         assert main(["sweep", "seed004_zoo", "--quick", "--results", str(results), "--shard", shard]) == 0
     return results
+
+
+@pytest.fixture(scope="module")
+def binarized_run(tmp_path_factory, mnist_available):
+    """A tiny DRAW (T 2, z 4) trained one epoch on dynamically binarized MNIST: a run folder for the
+    commands that measure one.  Per module, so what one module writes into it stays there."""
+    from mnistgen_tf.cli import main
+
+    out = tmp_path_factory.mktemp("binarized") / "run"
+    assert main(["train", "draw", "--out", str(out), "--timesteps", "2", "--z-dim", "4", "--units", "16",
+                 "--epochs", "1", "--subset", "200", "--dynamic-binarization", "--no-xla"]) == 0
+    return out

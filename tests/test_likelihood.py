@@ -102,14 +102,6 @@ def test_grey_images_are_refused():
         log_weights(model, np.full((2, 28, 28, 1), 0.5, "float32"), np.zeros(2, "int32"), k=1)
 
 
-@pytest.fixture(scope="module")
-def binarized_run(tmp_path_factory, mnist_available):
-    out = tmp_path_factory.mktemp("nll") / "run"
-    assert main(["train", "draw", "--out", str(out), "--timesteps", "2", "--z-dim", "4", "--units", "16",
-                 "--epochs", "1", "--subset", "200", "--dynamic-binarization", "--no-xla"]) == 0
-    return out
-
-
 def test_nll_command_reports_and_writes_json(binarized_run, tmp_path, capsys):
     out = tmp_path / "nll.json"
     assert main(["nll", str(binarized_run), "--k", "1", "5", "--images", "50", "--out", str(out)]) == 0
