@@ -9,9 +9,10 @@ threshold, beside the median E[sigma^2] and the KL the variables carry.
 
 For a run folder holding a DRAW trainer (its best.keras, or its last
 checkpoint) it measures the first --images test images, binarized as the run
-was evaluated (one posterior sample each, --seed), and writes RUN/inactive.json:
-the KL and -ELBO in nats, the number of variables, the median E[sigma^2], the
-inactive count at each threshold, the command and provenance.
+was evaluated (one posterior sample each, --seed; in float32), and writes
+RUN/inactive.json: the KL and -ELBO in nats, the number of variables, the
+median E[sigma^2], the inactive count at each threshold, the command and
+provenance.
 
     python experiments/draw_inactive.py results/draw_paper_mnist/cells/read0_write0/run
 """
@@ -28,14 +29,16 @@ from mnistgen_tf import data, provenance
 from mnistgen_tf.errors import MnistgenError
 from mnistgen_tf.evaluate import test_split_metrics
 from mnistgen_tf.files import write_json
+from mnistgen_tf.metrics.likelihood import in_float32
 from mnistgen_tf.train import load_trainer, read_config
 
 DEFAULT_THRESHOLDS = (0.5, 0.9, 0.99)
 
 
 def inactive_report(trainer, images, labels, thresholds, seed=0):
-    """KL, -ELBO, median E[sigma^2] and the inactive count at each threshold on `images`."""
-    metrics, latent, _ = test_split_metrics(trainer, images, labels, seed=seed, keep=0)
+    """KL, -ELBO, median E[sigma^2] and the inactive count at each threshold on `images`, computed
+    in float32 (a bf16-trained DRAW through a float32 copy, as its NLL is)."""
+    metrics, latent, _ = test_split_metrics(in_float32(trainer), images, labels, seed=seed, keep=0)
     mean_of_vars = latent.mean_of_vars
     return {"images": len(images), "kl_nats": metrics["kl_nats"], "neg_elbo_nats": metrics["neg_elbo_nats"],
             "variables": int(mean_of_vars.size), "median_mean_of_vars": float(np.median(mean_of_vars)),
